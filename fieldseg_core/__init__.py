@@ -1,0 +1,45 @@
+"""fieldseg_core: field representations for cell instance segmentation.
+
+The package behind the *fieldseg* book. Submodules are imported on demand so
+that ``import fieldseg_core`` stays cheap (torch is only loaded by the modules
+that need it):
+
+- :mod:`fieldseg_core.fields` -- per-cell scalar fields (Poisson, diffusion, EDT)
+- :mod:`fieldseg_core.segment` -- fields to instances (watershed)
+- :mod:`fieldseg_core.synthetic` -- seeded synthetic cells and microscope images
+- :mod:`fieldseg_core.metrics` -- instance and semantic segmentation scores
+- :mod:`fieldseg_core.viz` -- plotly and matplotlib figures
+"""
+
+import importlib
+
+__version__ = "0.1.0"
+
+_SUBMODULES = (
+    "fields",
+    "segment",
+    "synthetic",
+    "metrics",
+    "viz",
+    "flows",
+    "dynamics",
+    "studies",
+    "models",
+    "losses",
+    "data",
+    "train",
+    "predict",
+)
+
+__all__ = list(_SUBMODULES) + ["__version__"]
+
+
+def __getattr__(name):
+    # Lazy submodule access: ``fieldseg_core.fields`` works without an explicit import.
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -1,0 +1,216 @@
+"""Sparse per-cell graph operators and a multigrid-preconditioned CG solver.
+
+The scalar fields of :mod:`fieldseg_core.fields` are solutions of sparse,
+symmetric positive-definite systems that live on the foreground pixels of a
+label image, with couplings only between neighbouring pixels *of the same
+cell*. The system is therefore block diagonal (one block per cell), but one
+global solve handles all cells at once.
+
+Plain conjugate gradients needs O(cell diameter) iterations because the
+condition number grows with the square of the diameter (about 350 iterations on
+a 512x512 image of ~100 cells). A smoothed-aggregation multigrid V-cycle used
+as preconditioner brings this down to roughly ten, independent of cell size.
+Aggregates are formed geometrically -- pixels that share both the same 2x
+coarser grid position *and* the same cell id -- so cells stay decoupled on every
+level and the preconditioner is itself block diagonal.
+
+References
+----------
+.. [1] P. Vanek, J. Mandel, M. Brezina, "Algebraic multigrid by smoothed
+   aggregation for second and fourth order elliptic problems", Computing 56,
+   179-196 (1996).
+.. [2] Y. Saad, *Iterative Methods for Sparse Linear Systems*, 2nd ed., SIAM
+   (2003), ch. 6 (conjugate gradients) and ch. 13 (multigrid).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+
+def neighbour_offsets(ndim, connectivity):
+    """Offsets of the neighbourhood: ``1`` -> 2*ndim faces, ``ndim`` -> 3**ndim - 1."""
+    offsets = []
+    for off in itertools.product((-1, 0, 1), repeat=ndim):
+        n_nonzero = sum(o != 0 for o in off)
+        if 0 < n_nonzero <= connectivity:
+            offsets.append(off)
+    return offsets
+
+
+class CellGraph:
+    """Foreground pixels of a label image and their same-cell neighbours.
+
+    Parameters
+    ----------
+    labels : ndarray of int
+        Label image, 0 = background.
+
+    Attributes
+    ----------
+    shape : tuple of int
+        Shape of the label image.
+    flat : ndarray of int64, shape (n,)
+        Raveled positions of the foreground pixels (in C order); node ``i`` of
+        every operator is the pixel ``flat[i]``.
+    cell : ndarray, shape (n,)
+        Cell id of each node.
+    """
+
+    def __init__(self, labels):
+        self.shape = labels.shape
+        self.flat = np.flatnonzero(labels)
+        self.cell = labels.ravel()[self.flat]
+        # One pixel of background padding lets neighbour look-ups skip bounds checks.
+        self._padded = np.pad(labels, 1)
+        self._pad_index = np.full(self._padded.shape, -1, dtype=np.int64)
+        pos = np.ravel_multi_index(
+            tuple(c + 1 for c in np.unravel_index(self.flat, self.shape)), self._padded.shape
+        )
+        self._pad_index.ravel()[pos] = np.arange(self.n)
+        self._pad_pos = pos
+
+    @property
+    def n(self):
+        return self.flat.size
+
+    def coords(self):
+        """Integer grid coordinates of the nodes, shape (n, ndim)."""
+        return np.stack(np.unravel_index(self.flat, self.shape), axis=1)
+
+    def neighbours(self, connectivity):
+        """Table of same-cell neighbour node indices, -1 where there is none.
+
+        Returns an int64 array of shape (n, k), one column per offset of
+        :func:`neighbour_offsets`.
+        """
+        strides = np.array(self._pad_index.strides) // self._pad_index.itemsize
+        offsets = neighbour_offsets(len(self.shape), connectivity)
+        table = np.empty((self.n, len(offsets)), dtype=np.int64)
+        padded, pad_index = self._padded.ravel(), self._pad_index.ravel()
+        for k, off in enumerate(offsets):
+            pos = self._pad_pos + int(np.dot(off, strides))
+            table[:, k] = np.where(padded[pos] == self.cell, pad_index[pos], -1)
+        return table
+
+    def operator(self, connectivity, diagonal, off_diagonal=-1.0):
+        """CSR matrix ``diagonal * I + off_diagonal * adjacency`` (same-cell neighbours).
+
+        Built row by row straight from the neighbour table, which avoids the
+        sort of a COO-to-CSR conversion.
+        """
+        table = self.neighbours(connectivity)
+        n = self.n
+        table = np.concatenate([np.arange(n)[:, None], table], axis=1)
+        valid = table >= 0
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(valid.sum(axis=1), out=indptr[1:])
+        indices = table[valid]
+        data = np.full(indices.size, off_diagonal, dtype=np.float64)
+        data[indptr[:-1]] = diagonal  # the first entry of each row is the diagonal
+        return sp.csr_matrix((data, indices, indptr), shape=(n, n))
+
+    def scatter(self, values, dtype=np.float32):
+        """Place node values into a dense array of the image shape (0 elsewhere)."""
+        out = np.zeros(int(np.prod(self.shape)), dtype=dtype)
+        out[self.flat] = values
+        return out.reshape(self.shape)
+
+
+class _Level:
+    __slots__ = ("A", "dinv", "P", "R")
+
+
+def _aggregate(coords, cells, shape):
+    """Aggregate nodes sharing a 2x-coarser grid position and a cell id."""
+    coarse_shape = tuple((s + 1) // 2 for s in shape)
+    coarse_flat = np.ravel_multi_index(tuple((coords // 2).T), coarse_shape).astype(np.int64)
+    n_ids = int(cells.max()) + 1
+    keys, agg = np.unique(coarse_flat * n_ids + cells, return_inverse=True)
+    coarse_coords = np.stack(np.unravel_index(keys // n_ids, coarse_shape), axis=1)
+    return agg.ravel(), coarse_coords, keys % n_ids, coarse_shape
+
+
+class MultigridPreconditioner(spla.LinearOperator):
+    """Smoothed-aggregation V-cycle for a per-cell SPD operator.
+
+    Parameters
+    ----------
+    A : scipy.sparse matrix, shape (n, n)
+        Symmetric positive-definite operator with nonzero diagonal.
+    coords : ndarray of int, shape (n, ndim)
+        Grid coordinates of the nodes.
+    cells : ndarray of int, shape (n,)
+        Cell id of each node; nodes of different cells are never aggregated.
+    shape : tuple of int
+        Grid shape that ``coords`` index into.
+    coarse_size : int
+        Stop coarsening below this many nodes and factorise directly.
+    n_smooth : int
+        Damped-Jacobi sweeps before and after the coarse correction (the same
+        number, which keeps the preconditioner symmetric as CG requires).
+    """
+
+    def __init__(self, A, coords, cells, shape, coarse_size=2000, n_smooth=2, omega=2.0 / 3.0):
+        super().__init__(dtype=np.float64, shape=A.shape)
+        self.n_smooth = n_smooth
+        self.omega = omega
+        self.levels = []
+        A = A.tocsr()
+        while A.shape[0] > coarse_size:
+            level = _Level()
+            level.A = A
+            level.dinv = 1.0 / A.diagonal()
+            agg, coords, cells, shape = _aggregate(coords, cells, shape)
+            n, nc = A.shape[0], int(agg.max()) + 1
+            if nc > 0.8 * n:  # coarsening stalled (tiny cells); stop here
+                break
+            tentative = sp.csr_matrix((np.ones(n), (np.arange(n), agg)), shape=(n, nc))
+            # Jacobi-smoothed prolongator; 4/3 / rho(D^-1 A) with rho <= 2 (Gershgorin).
+            level.P = (tentative - sp.diags(level.dinv * (2.0 / 3.0)) @ (A @ tentative)).tocsr()
+            level.R = level.P.T.tocsr()
+            self.levels.append(level)
+            A = (level.R @ (A @ level.P)).tocsr()
+        self.coarse = spla.splu(A.tocsc())
+
+    def _vcycle(self, b, depth):
+        if depth == len(self.levels):
+            return self.coarse.solve(b)
+        lvl = self.levels[depth]
+        x = self.omega * lvl.dinv * b
+        for _ in range(self.n_smooth - 1):
+            x += self.omega * lvl.dinv * (b - lvl.A @ x)
+        x += lvl.P @ self._vcycle(lvl.R @ (b - lvl.A @ x), depth + 1)
+        for _ in range(self.n_smooth):
+            x += self.omega * lvl.dinv * (b - lvl.A @ x)
+        return x
+
+    def _matvec(self, b):
+        return self._vcycle(np.asarray(b, dtype=np.float64).ravel(), 0)
+
+
+def solve_spd(A, b, preconditioner, rtol=1e-8, maxiter=500):
+    """Preconditioned CG; raises RuntimeError if it does not reach ``rtol``.
+
+    Returns
+    -------
+    x : ndarray
+        Solution.
+    n_iter : int
+        Number of CG iterations taken.
+    """
+    count = [0]
+
+    def _count(_):
+        count[0] += 1
+
+    x, info = spla.cg(A, b, rtol=rtol, atol=0.0, maxiter=maxiter, M=preconditioner, callback=_count)
+    if info != 0:
+        raise RuntimeError(
+            f"conjugate gradients did not converge to rtol={rtol} in {maxiter} iterations"
+        )
+    return x, count[0]

@@ -1,0 +1,124 @@
+"""From a scalar field to cell instances: watershed with h-maxima markers.
+
+A field such as :func:`fieldseg_core.fields.poisson_field` is a landscape with
+one dome per cell, zero on background and valleys where cells touch. Seed
+paper 000 (sec. 2.1.3) segments it in three steps:
+
+1. background is where the field is below a small threshold ``eps``;
+2. one marker per dome: the regional maxima whose height above their
+   surroundings is at least ``h`` (h-maxima);
+3. watershed of the inverted field from those markers, inside the foreground.
+
+References
+----------
+.. [1] Seed 000, sec. 2.1.3 (watershed segmentation).
+.. [2] S. Beucher, C. Lantuejoul, "Use of watersheds in contour detection",
+   Proc. Int. Workshop on Image Processing, 1979.
+.. [3] P. Soille, *Morphological Image Analysis*, 2nd ed., Springer (2003),
+   sec. 6.3 (h-extrema).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage as ndi
+from skimage.morphology import h_maxima
+from skimage.segmentation import watershed
+
+from ._validate import validate_field, validate_mask, validate_number
+
+__all__ = ["field_markers", "watershed_from_field"]
+
+
+def field_markers(field, h=0.1, foreground=None):
+    """Label the h-maxima of a field: one marker per dome of height >= ``h``.
+
+    Parameters
+    ----------
+    field : (M, N[, P]) array of float
+        Scalar field, larger inside cells.
+    h : float
+        Minimal height of a maximum above the saddle that separates it from a
+        higher one (its *dynamic*). Bumps lower than ``h`` are not markers.
+    foreground : (M, N[, P]) array of bool, optional
+        Markers outside it are dropped.
+
+    Returns
+    -------
+    markers : ndarray of int32
+        Connected h-maxima (full connectivity) labelled 1..k, 0 elsewhere.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> field = np.array([[0, .5, 1., .5, .8, .5, 0]])
+    >>> field_markers(field, h=0.1).tolist()
+    [[0, 0, 1, 0, 2, 0, 0]]
+    >>> field_markers(field, h=0.4).tolist()
+    [[0, 0, 1, 0, 0, 0, 0]]
+    """
+    field = validate_field(field, "field")
+    h = validate_number(h, "h", low=0.0, low_inclusive=False)
+    foreground = validate_mask(foreground, field.shape, "foreground")
+    # h_maxima on float input is sensitive to round-off; float64 keeps it stable.
+    peaks = h_maxima(field.astype(np.float64), h).astype(bool)
+    if foreground is not None:
+        peaks &= foreground
+    markers, _ = ndi.label(peaks, structure=ndi.generate_binary_structure(field.ndim, field.ndim))
+    return markers.astype(np.int32)
+
+
+def watershed_from_field(field, eps=0.05, h=0.1, mask=None):
+    r"""Segment a scalar field into instances (seed 000's watershed).
+
+    Parameters
+    ----------
+    field : (M, N[, P]) array of float
+        Scalar field with one dome per cell and values near 0 on background,
+        e.g. a normalised Poisson, diffusion or EDT field or a network's
+        prediction of one.
+    eps : float, optional
+        Background threshold: pixels with ``field < eps`` are background.
+        Seed 000 reports :math:`\epsilon \in [0.05, 0.10]` working well.
+    h : float, optional
+        Marker height (h-maxima, see :func:`field_markers`); seed 000 uses
+        :math:`h \in [0.05, 0.40]`. Smaller ``h`` splits more, larger merges more.
+    mask : (M, N[, P]) array of bool, optional
+        Extra foreground restriction, combined with ``field >= eps``.
+
+    Returns
+    -------
+    labels : ndarray of int32
+        Instances labelled 1..k, 0 on background.
+
+    Notes
+    -----
+    The watershed floods :math:`-u` from the markers, restricted to the
+    foreground :math:`\{u \ge \epsilon\}`. A foreground component that holds
+    no marker (its peak is lower than ``h`` above its surroundings) stays
+    background. Labels are numbered in the order of the markers (raster order
+    of their first pixel).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fieldseg_core.fields import poisson_field
+    >>> truth = np.zeros((12, 20), dtype=int)
+    >>> truth[2:10, 2:10] = 1
+    >>> truth[2:10, 10:18] = 2          # touches cell 1
+    >>> pred = watershed_from_field(poisson_field(truth))
+    >>> int(pred.max()), bool((pred > 0).sum() == (truth > 0).sum())
+    (2, True)
+    """
+    field = validate_field(field, "field")
+    eps = validate_number(eps, "eps")
+    h = validate_number(h, "h", low=0.0, low_inclusive=False)
+    mask = validate_mask(mask, field.shape, "mask")
+    foreground = field >= eps
+    if mask is not None:
+        foreground &= mask
+    markers = field_markers(field, h=h, foreground=foreground)
+    if markers.max() == 0:
+        return np.zeros(field.shape, dtype=np.int32)
+    labels = watershed(-field, markers=markers, mask=foreground)
+    return labels.astype(np.int32)
