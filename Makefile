@@ -1,0 +1,35 @@
+# Two commands do all set-up on a fresh clone:
+#   make book   - create .venv, install pinned deps + package, execute every notebook, build HTML
+#   make test   - same set-up, then all tests incl. nbval over every notebook
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+export MPLBACKEND := Agg
+
+.PHONY: all setup book test bench clean
+
+all: test
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	FIELDSEG_BOOK_HTML=_build/html $(BIN)/python -m pytest -q -p no:cacheprovider -o addopts="" tests/test_book_offline.py -k built_book
+	@echo "Book built: open _build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf _build .pytest_cache
