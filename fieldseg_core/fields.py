@@ -43,6 +43,8 @@ __all__ = [
     "edt_field",
     "source_pixels",
     "normalize_per_cell",
+    "separate_touching",
+    "signed_distance_field",
     "FIELDS",
 ]
 
@@ -398,6 +400,106 @@ def edt_field(labels):
         cell = inside[(slice(1, -1),) * labels.ndim]
         out[box][cell] = dist[cell] / dist.max()
     return out
+
+
+def separate_touching(labels):
+    """Background a one-pixel gap between touching cells.
+
+    A cell pixel becomes background when one of its 3**ndim neighbours belongs
+    to a cell with a *larger* id, so each shared border loses one layer of
+    pixels (from the cell with the smaller id) and every cell keeps its
+    identity. Seed 003 separates touching cells like this before computing
+    the signed distance of the binary mask.
+
+    Parameters
+    ----------
+    labels : (M, N[, P]) array of int
+        Label image, 0 = background.
+
+    Returns
+    -------
+    ndarray
+        Copy of ``labels`` with the gap pixels set to 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> separate_touching(np.array([[1, 1, 2, 2]])).tolist()
+    [[1, 0, 2, 2]]
+    """
+    labels = validate_labels(labels)
+    largest_neighbour = ndi.maximum_filter(labels, size=3, mode="constant", cval=0)
+    out = labels.copy()
+    out[(labels > 0) & (largest_neighbour > labels)] = 0
+    return out
+
+
+def signed_distance_field(labels, separate=True, truncation=None):
+    r"""Signed Euclidean distance to the boundary of the cell mask (seed 003).
+
+    .. math::
+        \phi(x) = \begin{cases} d(x, \partial\omega) & x \in \omega \\
+                   -d(x, \partial\omega) & x \notin \omega \end{cases}
+
+    with :math:`\omega` the union of all cells. Distances are measured between
+    pixel centres: a cell pixel's value is its distance to the nearest
+    non-cell pixel (>= 1) and a background pixel's is minus its distance to
+    the nearest cell pixel (<= -1), so the zero level set lies between them.
+
+    Parameters
+    ----------
+    labels : (M, N[, P]) array of int
+        Label image, 0 = background.
+    separate : bool
+        First open a one-pixel gap between touching cells
+        (:func:`separate_touching`), so that their shared border is a zero
+        crossing of :math:`\phi` and the instances can be recovered.
+    truncation : float, optional
+        Clip :math:`\phi` to ``[-truncation, truncation]``.
+
+    Returns
+    -------
+    phi : ndarray of float32
+        Signed distance in pixels, positive inside cells. An all-background
+        image gives ``-truncation`` everywhere when truncated, otherwise the
+        negative distance is undefined and a ValueError is raised.
+
+    Notes
+    -----
+    Unlike the fields above, :math:`\phi` is not normalised per cell: it is a
+    geometric distance, and seed 003 turns it into probabilities with a
+    (learnable) sigmoid :math:`\sigma(\alpha\phi + \beta)`, whose soft
+    boundary map :math:`\sigma(\phi)\sigma(-\phi)` peaks on the zero level set.
+
+    References
+    ----------
+    .. [1] Seed 003, *Boundary-aware instance segmentation with signed
+       distance functions*, sec. 2 (Eq. 3) and preprocessing.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.zeros((7, 7), dtype=int)
+    >>> labels[1:6, 1:6] = 1
+    >>> signed_distance_field(labels)[3].tolist()
+    [-1.0, 1.0, 2.0, 3.0, 2.0, 1.0, -1.0]
+    """
+    labels = validate_labels(labels)
+    if truncation is not None:
+        truncation = validate_number(truncation, "truncation", low=0.0, low_inclusive=False)
+    mask = (separate_touching(labels) if separate else labels) > 0
+    if not mask.any():
+        if truncation is None:
+            raise ValueError("labels has no cell pixels: the signed distance is undefined "
+                             "without a truncation")
+        return np.full(labels.shape, -truncation, dtype=np.float32)
+    # The image border counts as outside the cells, as for the other fields.
+    inside = ndi.distance_transform_edt(np.pad(mask, 1))[(slice(1, -1),) * labels.ndim]
+    outside = ndi.distance_transform_edt(~mask)
+    phi = np.where(mask, inside, -outside)
+    if truncation is not None:
+        phi = np.clip(phi, -truncation, truncation)
+    return phi.astype(np.float32)
 
 
 #: The scalar fields by name, for loops over representations.

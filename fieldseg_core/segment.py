@@ -27,7 +27,7 @@ from skimage.segmentation import watershed
 
 from ._validate import validate_field, validate_mask, validate_number
 
-__all__ = ["field_markers", "watershed_from_field"]
+__all__ = ["field_markers", "watershed_from_field", "watershed_sweep"]
 
 
 def field_markers(field, h=0.1, foreground=None):
@@ -122,3 +122,51 @@ def watershed_from_field(field, eps=0.05, h=0.1, mask=None):
         return np.zeros(field.shape, dtype=np.int32)
     labels = watershed(-field, markers=markers, mask=foreground)
     return labels.astype(np.int32)
+
+
+def watershed_sweep(field, y_true, eps_values=(0.05,), h_values=(0.1,), mask=None):
+    """Score :func:`watershed_from_field` over a grid of ``eps`` and ``h`` values.
+
+    Parameters
+    ----------
+    field : (M, N[, P]) array of float
+        Field to segment (true or predicted).
+    y_true : (M, N[, P]) array of int
+        Ground-truth instances the segmentations are scored against.
+    eps_values, h_values : sequence of float
+        The grid; every combination is run.
+    mask : array of bool, optional
+        Passed on to :func:`watershed_from_field`.
+
+    Returns
+    -------
+    rows : list of dict
+        One row per ``(eps, h)`` with the keys ``eps``, ``h``, ``n_pred`` and
+        every score of :func:`fieldseg_core.metrics.evaluate` (``ap50``,
+        ``pq``, ``seg``, ``tp``, ``fp``, ``fn``, ...), in grid order (``eps``
+        outer, ``h`` inner).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from fieldseg_core.fields import poisson_field
+    >>> truth = np.zeros((12, 20), dtype=int)
+    >>> truth[2:10, 2:10] = 1; truth[2:10, 10:18] = 2
+    >>> rows = watershed_sweep(poisson_field(truth), truth, eps_values=[0.05], h_values=[0.1, 2.0])
+    >>> [(r["h"], r["n_pred"], r["ap50"]) for r in rows]
+    [(0.1, 2, 1.0), (2.0, 0, 0.0)]
+    """
+    from .metrics import evaluate
+    from ._validate import validate_labels, validate_same_shape
+
+    field = validate_field(field, "field")
+    y_true = validate_labels(y_true, "y_true")
+    validate_same_shape(field, y_true, "field", "y_true")
+    rows = []
+    for eps in eps_values:
+        for h in h_values:
+            pred = watershed_from_field(field, eps=eps, h=h, mask=mask)
+            row = {"eps": float(eps), "h": float(h), "n_pred": int(len(np.unique(pred)) - 1)}
+            row.update(evaluate(y_true, pred))
+            rows.append(row)
+    return rows

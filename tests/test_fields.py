@@ -297,3 +297,51 @@ def test_iteration_cap_warns():
     labels = disk((41, 41), (20, 20), 18)
     with pytest.warns(RuntimeWarning, match="did not reach"):
         diffusion_field(labels, method="iterate", max_iter=5)
+
+
+# --- signed distance (seed 003) ---------------------------------------------------------
+
+
+def test_signed_distance_is_exact_and_changes_sign_at_the_border():
+    from fieldseg_core.fields import signed_distance_field
+
+    labels = disk((41, 41), (20, 20), 12)
+    phi = signed_distance_field(labels)
+    mask = labels > 0
+    np.testing.assert_allclose(phi[mask], ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1][mask])
+    np.testing.assert_allclose(phi[~mask], -ndi.distance_transform_edt(~mask)[~mask])
+    # |grad phi| ~ 1 (Eikonal) away from the centre and the staircase border
+    gy, gx = np.gradient(phi.astype(float))
+    r = np.hypot(*(np.indices(labels.shape) - 20))
+    ring = (r > 4) & (r < 9)
+    assert np.abs(np.hypot(gy, gx)[ring] - 1).mean() < 0.05
+
+
+def test_signed_distance_separates_touching_cells():
+    from fieldseg_core.fields import separate_touching, signed_distance_field
+
+    labels = touching_scene_2d()
+    gap = separate_touching(labels)
+    # every cell keeps its identity and loses only border pixels
+    assert set(np.unique(gap)) == set(np.unique(labels))
+    assert np.all((gap == labels) | (gap == 0))
+    # no two different cells touch any more (3x3 neighbourhood)
+    mx = ndi.maximum_filter(gap, size=3, mode="constant")
+    assert not np.any((gap > 0) & (mx > gap))
+    phi = signed_distance_field(labels)
+    assert np.all(phi[gap > 0] >= 1) and np.all(phi[gap == 0] <= -1)
+    # without separation the touching border stays positive
+    assert (signed_distance_field(labels, separate=False) > 0).sum() == (labels > 0).sum()
+
+
+def test_signed_distance_truncation_and_bad_input():
+    from fieldseg_core.fields import signed_distance_field
+
+    labels = touching_scene_3d()
+    phi = signed_distance_field(labels, truncation=3)
+    assert phi.max() == 3 and phi.min() == -3 and phi.dtype == np.float32
+    assert np.all(signed_distance_field(np.zeros((4, 4), int), truncation=2) == -2)
+    with pytest.raises(ValueError, match="truncation"):
+        signed_distance_field(np.zeros((4, 4), int))
+    with pytest.raises(ValueError, match="truncation"):
+        signed_distance_field(labels, truncation=-1)

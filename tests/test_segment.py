@@ -93,3 +93,18 @@ def test_bad_input_raises():
         watershed_from_field(np.zeros((4, 4)), mask=np.ones((3, 3), bool))
     with pytest.raises(TypeError, match="eps"):
         watershed_from_field(np.zeros((4, 4)), eps="0.1")
+
+
+def test_sweep_matches_direct_calls_and_grid_order():
+    from fieldseg_core.metrics import evaluate
+    from fieldseg_core.segment import watershed_sweep
+
+    labels = touching_disks()
+    field = FIELDS["edt"](labels)
+    rows = watershed_sweep(field, labels, eps_values=[0.05, 0.3], h_values=[0.05, 0.5])
+    assert [(r["eps"], r["h"]) for r in rows] == [(0.05, 0.05), (0.05, 0.5), (0.3, 0.05), (0.3, 0.5)]
+    for r in rows:
+        direct = evaluate(labels, watershed_from_field(field, eps=r["eps"], h=r["h"]))
+        assert all(r[k] == v for k, v in direct.items())
+    # a larger eps shrinks every cell: foreground IoU drops, count stays
+    assert rows[2]["iou"] < rows[0]["iou"] and rows[2]["n_pred"] == rows[0]["n_pred"]
