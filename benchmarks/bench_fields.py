@@ -1,0 +1,51 @@
+"""Speed and peak memory of the three scalar fields on the benchmark scenes.
+
+Targets (issue "Foundation"): each field <= 0.3 s on the 512x512 image with
+~100 touching ellipses and <= 1.5 s on the 64x128x128 volume with ~100
+touching ellipsoids, on a 2-core machine. Prints a table; asserts nothing.
+
+Run: ``python benchmarks/bench_fields.py [--repeat 5]``
+"""
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+
+from fieldseg_core import fields, synthetic
+
+TARGET_S = {2: 0.3, 3: 1.5}
+
+
+def measure(fn, labels, repeat):
+    fn(labels)  # warm-up: imports, caches
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn(labels)
+        times.append(time.perf_counter() - t0)
+    tracemalloc.start()
+    fn(labels)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return np.median(times), np.min(times), peak / 2**20
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=5)
+    args = parser.parse_args()
+    print(f"{'scene':<24}{'field':<11}{'median s':>10}{'best s':>9}{'target s':>10}{'peak MiB':>10}  ok")
+    for ndim in (2, 3):
+        _, labels = synthetic.benchmark_scene(ndim, seed=0)
+        scene = f"{'x'.join(map(str, labels.shape))} ({labels.max()} cells)"
+        for name, fn in fields.FIELDS.items():
+            med, best, peak = measure(fn, labels, args.repeat)
+            ok = "yes" if med <= TARGET_S[ndim] else "NO"
+            print(f"{scene:<24}{name:<11}{med:>10.3f}{best:>9.3f}{TARGET_S[ndim]:>10.1f}{peak:>10.0f}  {ok}")
+    print("peak MiB: numpy/scipy allocations traced by tracemalloc during one call")
+
+
+if __name__ == "__main__":
+    main()
