@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import ndimage as ndi
-from skimage.morphology import h_maxima
+from skimage.morphology import local_maxima, reconstruction
 from skimage.segmentation import watershed
 
 from ._validate import validate_field, validate_mask, validate_number
@@ -31,7 +31,7 @@ __all__ = ["field_markers", "watershed_from_field", "watershed_sweep"]
 
 
 def field_markers(field, h=0.1, foreground=None):
-    """Label the h-maxima of a field: one marker per dome of height >= ``h``.
+    r"""Label the h-maxima of a field: one marker per dome of height >= ``h``.
 
     Parameters
     ----------
@@ -48,6 +48,24 @@ def field_markers(field, h=0.1, foreground=None):
     markers : ndarray of int32
         Connected h-maxima (full connectivity) labelled 1..k, 0 elsewhere.
 
+    Notes
+    -----
+    The h-maxima are the regional maxima of the h-maxima transform
+    :math:`\mathrm{HMAX}_h(f) = R^\delta_f(f - h)`, the morphological
+    reconstruction by dilation of :math:`f - h` under :math:`f` [1]_. The
+    transform shaves every dome down by ``h`` and fills in what lies within
+    ``h`` of its top, so a dome with two equal peaks joined by a saddle less
+    than ``h`` below them becomes one flat plateau and gets one marker. (Keeping
+    instead the pixels where :math:`f - \mathrm{HMAX}_h(f) \ge h`, as
+    :func:`skimage.morphology.h_maxima` does, marks each peak's cap separately
+    and would split such a dome.) Two domes of equal height separated by a deep
+    valley, such as touching cells of a normalised field, keep one marker each.
+
+    References
+    ----------
+    .. [1] P. Soille, *Morphological Image Analysis*, 2nd ed., Springer (2003),
+       sec. 6.3.4.
+
     Examples
     --------
     >>> import numpy as np
@@ -56,15 +74,20 @@ def field_markers(field, h=0.1, foreground=None):
     [[0, 0, 1, 0, 2, 0, 0]]
     >>> field_markers(field, h=0.4).tolist()
     [[0, 0, 1, 0, 0, 0, 0]]
+    >>> ridge = np.array([[0, 2., 3., 2.5, 2.5, 3., 2., 0]])  # two peaks, shallow saddle
+    >>> int(field_markers(ridge, h=1.0).max()), int(field_markers(ridge, h=0.25).max())
+    (1, 2)
     """
     field = validate_field(field, "field")
     h = validate_number(h, "h", low=0.0, low_inclusive=False)
     foreground = validate_mask(foreground, field.shape, "foreground")
-    # h_maxima on float input is sensitive to round-off; float64 keeps it stable.
-    peaks = h_maxima(field.astype(np.float64), h).astype(bool)
+    f = field.astype(np.float64)
+    hmax = reconstruction(f - h, f, method="dilation")
+    full = ndi.generate_binary_structure(f.ndim, f.ndim)
+    peaks = local_maxima(hmax, footprint=full, allow_borders=True)
     if foreground is not None:
         peaks &= foreground
-    markers, _ = ndi.label(peaks, structure=ndi.generate_binary_structure(field.ndim, field.ndim))
+    markers, _ = ndi.label(peaks, structure=full)
     return markers.astype(np.int32)
 
 
