@@ -49,6 +49,21 @@ __all__ = [
 ]
 
 
+def _cell_index(cells):
+    """Unique cell ids and each value's position among them.
+
+    A bincount look-up table is O(n) and avoids sorting; ids far larger than
+    the number of values fall back to :func:`numpy.unique`.
+    """
+    if cells.size and cells.max() < 4 * cells.size + 1024:
+        present = np.bincount(cells) > 0
+        ids = np.flatnonzero(present)
+        lookup = np.cumsum(present) - 1
+        return ids.astype(cells.dtype), lookup[cells]
+    ids, inverse = np.unique(cells, return_inverse=True)
+    return ids, inverse.ravel()
+
+
 def normalize_per_cell(values, cells):
     """Divide node values by the maximum of their cell.
 
@@ -63,9 +78,15 @@ def normalize_per_cell(values, cells):
     -------
     ndarray, shape (n,)
         ``values / max(values of the same cell)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> normalize_per_cell(np.array([1., 2., 3., 6.]), np.array([5, 5, 9, 9])).tolist()
+    [0.5, 1.0, 0.5, 1.0]
     """
-    _, inverse = np.unique(cells, return_inverse=True)
-    maxima = np.zeros(inverse.max() + 1 if inverse.size else 0, dtype=np.float64)
+    ids, inverse = _cell_index(cells)
+    maxima = np.zeros(ids.size, dtype=np.float64)
     np.maximum.at(maxima, inverse, values)
     return values / maxima[inverse]
 
@@ -76,16 +97,20 @@ def _source_nodes(graph):
     Ties are broken by the lowest raveled position, so the choice is
     deterministic. Returns ``(cell_ids, node_indices)`` sorted by cell id.
     """
-    ids, inverse = np.unique(graph.cell, return_inverse=True)
+    ids, inverse = _cell_index(graph.cell)
     coords = graph.coords().astype(np.float64)
     counts = np.bincount(inverse).astype(np.float64)
     centroid = np.stack(
         [np.bincount(inverse, weights=c) / counts for c in coords.T], axis=1
     )
     d2 = ((coords - centroid[inverse]) ** 2).sum(axis=1)
-    order = np.lexsort((np.arange(graph.n), d2, inverse))
-    first = np.searchsorted(inverse[order], np.arange(ids.size))
-    return ids, order[first]
+    nearest = np.full(ids.size, np.inf)
+    np.minimum.at(nearest, inverse, d2)
+    # Nodes are in raveled order, so a cell's first candidate is the lowest
+    # raveled position among its nearest pixels.
+    candidates = np.flatnonzero(d2 == nearest[inverse])
+    _, first = np.unique(inverse[candidates], return_index=True)
+    return ids, candidates[first]
 
 
 def source_pixels(labels):
@@ -228,7 +253,7 @@ def _diffusion_iterate(graph, ndim, tol, max_iter):
     size = 3**ndim
     A = graph.neighbourhood_operator(diagonal=size - 1.0)
     e_s = _source_indicator(graph)
-    _, cell_index = np.unique(graph.cell, return_inverse=True)
+    _, cell_index = _cell_index(graph.cell)
     n_cells = cell_index.max() + 1
     if max_iter is None:
         # Relaxation time grows with cell area; this bound is generous.
