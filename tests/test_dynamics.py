@@ -445,3 +445,37 @@ def test_stitch_3d_threshold_and_errors():
         stitch_3d(lab[0])
     with pytest.raises(ValueError, match="iou_threshold"):
         stitch_3d(lab, iou_threshold=0)
+
+
+def test_heun_is_second_order_on_a_linear_field():
+    # v(x) = -(x - c) along the columns: exact solution x(t) = c + (x0 - c) e^{-t}.
+    # Bilinear interpolation is exact for a linear field, so one step maps the
+    # offset d to d (1 - h) with Euler and d (1 - h + h^2 / 2) with Heun.
+    import torch
+
+    from fieldseg_core.dynamics import euler_integrate
+
+    c, x0, h = 8.0, 16.0, 0.5
+    flows = torch.zeros(1, 2, 3, 17, dtype=torch.float64)
+    flows[0, 1] = -(torch.arange(17, dtype=torch.float64) - c)
+    start = torch.tensor([[[1.0, x0]]], dtype=torch.float64)
+    euler = euler_integrate(flows, start, 2, step=h)[0, 0, 1].item()
+    heun = euler_integrate(flows, start, 2, step=h, method="heun")[0, 0, 1].item()
+    assert euler == pytest.approx(c + (x0 - c) * (1 - h) ** 2)
+    assert heun == pytest.approx(c + (x0 - c) * (1 - h + h * h / 2) ** 2)
+    exact = c + (x0 - c) * np.exp(-2 * h)
+    assert abs(heun - exact) < abs(euler - exact) / 3
+
+
+def test_heun_equals_euler_on_a_constant_field_and_rejects_unknown_methods():
+    import torch
+
+    from fieldseg_core.dynamics import euler_integrate, follow_flows
+
+    flows = torch.zeros(1, 2, 5, 6)
+    flows[:, 0] = 0.5
+    start = torch.tensor([[[0.0, 1.0], [1.0, 2.0]]])
+    assert torch.allclose(euler_integrate(flows, start, 3), euler_integrate(flows, start, 3, method="heun"))
+    mask = np.ones((5, 6), bool)
+    with pytest.raises(ValueError, match="method"):
+        follow_flows(flows[0].numpy(), mask, n_iter=1, method="rk4", device="cpu")
