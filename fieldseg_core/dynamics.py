@@ -573,7 +573,7 @@ def _relabel_sequential(labels):
 
 def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppress=False,
                      eps=2.2, min_samples=15, prob_threshold=0.5, flow_threshold=None,
-                     min_size=15, device=None):
+                     min_size=15, device=None, method="euler"):
     """Instance masks from a flow field and a foreground: follow, cluster, clean up.
 
     Parameters
@@ -603,6 +603,8 @@ def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppres
         Remove objects with fewer pixels.
     device : None, str or torch.device, optional
         Device for the integration (``None``: CUDA if available).
+    method : {"euler", "heun"}, optional
+        Integration scheme of :func:`follow_flows`.
 
     Returns
     -------
@@ -656,7 +658,7 @@ def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppres
         min_samples = validate_number(min_samples, "min_samples", low=1, integer=True)
 
     final = follow_flows(flows, foreground, n_iter=n_iter, step=step, suppress=suppress,
-                         device=device)
+                         device=device, method=method)
     if cluster == "sinks":
         point_labels = cluster_sinks(final, shape)
     else:

@@ -479,3 +479,18 @@ def test_heun_equals_euler_on_a_constant_field_and_rejects_unknown_methods():
     mask = np.ones((5, 6), bool)
     with pytest.raises(ValueError, match="method"):
         follow_flows(flows[0].numpy(), mask, n_iter=1, method="rk4", device="cpu")
+
+
+def test_masks_from_flows_passes_the_method_on():
+    from fieldseg_core.dynamics import masks_from_flows
+
+    labels = np.zeros((24, 40), dtype=np.int32)
+    labels[4:20, 3:19] = 1
+    labels[4:20, 19:37] = 2
+    flows = heat_flows(labels)
+    for method in ("euler", "heun"):
+        pred = masks_from_flows(flows, labels > 0, n_iter=60, method=method, device="cpu")
+        assert sorted(np.unique(pred[labels == 1]).tolist()) != sorted(np.unique(pred[labels == 2]).tolist())
+        assert len(np.unique(pred)) == 3
+    with pytest.raises(ValueError, match="method"):
+        masks_from_flows(flows, labels > 0, method="rk4", device="cpu")
