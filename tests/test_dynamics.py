@@ -494,3 +494,20 @@ def test_masks_from_flows_passes_the_method_on():
         assert len(np.unique(pred)) == 3
     with pytest.raises(ValueError, match="method"):
         masks_from_flows(flows, labels > 0, method="rk4", device="cpu")
+
+
+def test_follow_flows_restores_torch_threads_and_threads_do_not_change_results():
+    from fieldseg_core.dynamics import follow_flows
+
+    labels = np.zeros((20, 30), dtype=np.int32)
+    labels[3:17, 2:15] = 1
+    labels[3:17, 15:28] = 2
+    flows = heat_flows(labels)
+    before = torch.get_num_threads()
+    one = follow_flows(flows, labels > 0, n_iter=30, device="cpu")
+    assert torch.get_num_threads() == before
+    two = follow_flows(flows, labels > 0, n_iter=30, device="cpu", num_threads=2)
+    assert torch.get_num_threads() == before
+    np.testing.assert_allclose(one, two, atol=1e-5)
+    with pytest.raises(ValueError, match="num_threads"):
+        follow_flows(flows, labels > 0, n_iter=1, device="cpu", num_threads=0)
