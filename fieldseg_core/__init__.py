@@ -4,11 +4,18 @@ The package behind the *fieldseg* book. Submodules are imported on demand so
 that ``import fieldseg_core`` stays cheap (torch is only loaded by the modules
 that need it):
 
-- :mod:`fieldseg_core.fields` -- per-cell scalar fields (Poisson, diffusion, EDT)
+- :mod:`fieldseg_core.fields` -- per-cell scalar fields (Poisson, diffusion, EDT, SDF)
 - :mod:`fieldseg_core.segment` -- fields to instances (watershed)
 - :mod:`fieldseg_core.synthetic` -- seeded synthetic cells and microscope images
 - :mod:`fieldseg_core.metrics` -- instance and semantic segmentation scores
 - :mod:`fieldseg_core.viz` -- plotly and matplotlib figures
+- :mod:`fieldseg_core.flows` -- vector fields (centroid, Cellpose heat, EDT, truncated SDF)
+- :mod:`fieldseg_core.dynamics` -- pixel dynamics and clustering (sinks, exact fast DBSCAN)
+- :mod:`fieldseg_core.studies` -- the synthetic benchmark and sensitivity studies
+  (``python -m fieldseg_core.reproduce``)
+- :mod:`fieldseg_core.models`, :mod:`fieldseg_core.losses` -- U-Nets and their losses
+- :mod:`fieldseg_core.data`, :mod:`fieldseg_core.train`, :mod:`fieldseg_core.predict` --
+  synthetic training data, the trainer (``python -m fieldseg_core.train``), inference
 """
 
 import importlib
@@ -29,6 +36,7 @@ _SUBMODULES = (
     "data",
     "train",
     "predict",
+    "reproduce",
 )
 
 __all__ = list(_SUBMODULES) + ["__version__"]
