@@ -5,6 +5,11 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# One thread per process: the book's tensors are small, and a 2-thread torch
+# pool stalls badly when the cores are shared (measured 6-10x slower under
+# load). Override with `make test OMP_NUM_THREADS=2`.
+OMP_NUM_THREADS ?= 1
+export OMP_NUM_THREADS
 
 .PHONY: all setup book test bench clean
 
