@@ -13,21 +13,12 @@ from fieldseg_core.dynamics import (
     stitch_3d,
 )
 from fieldseg_core.flows import heat_flows
+from scenes import voronoi_ellipses
 
 
 # --------------------------------------------------------------------------
 # helpers (independent of fieldseg_core.synthetic / metrics)
 # --------------------------------------------------------------------------
-
-def voronoi_ellipses(shape, centres, radii):
-    """Touching convex cells: nearest centre wins, clipped to that centre's ellipse."""
-    grid = np.indices(shape).reshape(len(shape), -1).T.astype(float)
-    centres = np.asarray(centres, float)
-    radii = np.asarray(radii, float)
-    near = ((grid[:, None, :] - centres[None]) ** 2).sum(-1).argmin(1)
-    inside = (((grid - centres[near]) / radii[near]) ** 2).sum(1) < 1
-    return np.where(inside, near + 1, 0).reshape(shape).astype(np.int32)
-
 
 def matched_iou(pred, true):
     """Best IoU of every true object with any predicted object."""
@@ -51,20 +42,6 @@ def ap_at(pred, true, threshold):
     n_pred = len(np.unique(pred)) - (0 in pred)
     n_true = len(np.unique(true)) - (0 in true)
     return tp / (n_pred + n_true - tp)
-
-
-@pytest.fixture(scope="module")
-def scene2d():
-    centres = [(14, 14), (14, 34), (30, 20), (34, 40), (48, 14), (50, 36), (20, 52)]
-    radii = [(11, 9), (10, 12), (9, 10), (12, 9), (10, 10), (9, 13), (8, 7)]
-    return voronoi_ellipses((62, 64), centres, radii)
-
-
-@pytest.fixture(scope="module")
-def scene3d():
-    centres = [(8, 10, 10), (8, 10, 22), (8, 22, 14), (14, 20, 26)]
-    radii = [(6, 7, 7), (6, 6, 7), (5, 7, 7), (5, 6, 6)]
-    return voronoi_ellipses((20, 32, 34), centres, radii)
 
 
 # --------------------------------------------------------------------------

@@ -20,31 +20,6 @@ ALL_FLOWS = [centroid_flows] + GRADIENT_FLOWS
 # scenes (built here, independent of fieldseg_core.synthetic)
 # --------------------------------------------------------------------------
 
-def voronoi_ellipses(shape, centres, radii):
-    """Touching convex cells: each pixel goes to its nearest centre if inside that centre's ellipse."""
-    grid = np.indices(shape).reshape(len(shape), -1).T.astype(float)
-    centres = np.asarray(centres, float)
-    radii = np.asarray(radii, float)
-    d2 = ((grid[:, None, :] - centres[None]) ** 2).sum(-1)
-    near = d2.argmin(1)
-    inside = (((grid - centres[near]) / radii[near]) ** 2).sum(1) < 1
-    return np.where(inside, near + 1, 0).reshape(shape).astype(np.int32)
-
-
-@pytest.fixture(scope="module")
-def scene2d():
-    centres = [(14, 14), (14, 34), (30, 20), (34, 40), (48, 14), (50, 36), (20, 52)]
-    radii = [(11, 9), (10, 12), (9, 10), (12, 9), (10, 10), (9, 13), (8, 7)]
-    return voronoi_ellipses((62, 64), centres, radii)
-
-
-@pytest.fixture(scope="module")
-def scene3d():
-    centres = [(8, 10, 10), (8, 10, 22), (8, 22, 14), (14, 20, 26)]
-    radii = [(6, 7, 7), (6, 6, 7), (5, 7, 7), (5, 6, 6)]
-    return voronoi_ellipses((20, 32, 34), centres, radii)
-
-
 def test_scenes_are_touching_and_connected(scene2d, scene3d):
     from scipy import ndimage as ndi
 
