@@ -176,9 +176,9 @@ def euler_integrate(flows, positions, n_iter, step=1.0, suppress=False, return_t
     ``size - 1`` are exact).
 
     With ``method="heun"`` each step first predicts
-    :math:`\tilde x = \mathrm{clamp}(x_t + h s_t v(x_t))` and then moves with
+    :math:`\\tilde x = \\mathrm{clamp}(x_t + h s_t v(x_t))` and then moves with
     the mean velocity,
-    :math:`x_{t+1} = \mathrm{clamp}\big(x_t + h s_t (v(x_t) + v(\tilde x))/2\big)`,
+    :math:`x_{t+1} = \\mathrm{clamp}\\big(x_t + h s_t (v(x_t) + v(\\tilde x))/2\\big)`,
     whose local error is :math:`O(h^3)` instead of Euler's :math:`O(h^2)`.
 
     References
