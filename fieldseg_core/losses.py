@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -36,6 +37,7 @@ __all__ = [
     "tversky_loss",
     "reaction_diffusion_residual",
     "phase_field_energy",
+    "phase_field_regularise",
 ]
 
 _REDUCTIONS = ("sum", "mean")
@@ -942,3 +944,69 @@ def phase_field_energy(u, epsilon=1.0, reduction="sum"):
     if reduction == "mean":
         energy = energy / u[0].numel()
     return energy.mean()
+
+
+def phase_field_regularise(noisy, lam, epsilon=1.0, steps=200, lr=0.1):
+    r"""Smooth a probability map with the phase-field prior: fit + ``lam`` x interface energy.
+
+    Minimises, over maps :math:`u = \sigma(z)` in (0, 1),
+
+    .. math:: \frac{1}{|\Omega|}\sum_x (u - p)^2 + \lambda\, E_\varepsilon(u),
+
+    with :math:`p` the noisy map and :math:`E_\varepsilon` the per-pixel mean
+    Modica-Mortola energy of :func:`phase_field_energy`, by ``steps`` Adam
+    steps on the logits :math:`z`, started at :math:`z = \mathrm{logit}(p)`
+    (``p`` clamped to [1e-3, 1 - 1e-3]). It shows what the prior prefers on
+    its own: with ``lam = 0`` the start is the minimiser and the result stays
+    within Adam's jitter (a few 1e-3) of the clamped input; larger ``lam`` removes
+    speckle and shortens interfaces, and too large a value shrinks or fuses
+    cells (chapter 9 of the book).
+
+    Parameters
+    ----------
+    noisy : (M, N) array_like
+        Probability map with values in [0, 1].
+    lam : float
+        Weight of the interface energy (>= 0).
+    epsilon : float
+        Interface width :math:`\varepsilon` of the energy.
+    steps : int
+        Number of Adam steps.
+    lr : float
+        Adam learning rate.
+
+    Returns
+    -------
+    ndarray of float64, shape (M, N)
+        The regularised map, in (0, 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = np.full((8, 8), 0.2); p[2:6, 2:6] = 0.9
+    >>> bool(np.abs(phase_field_regularise(p, lam=0.0, steps=5) - p).max() < 1e-2)
+    True
+    >>> smooth = phase_field_regularise(p, lam=3.0)
+    >>> bool(smooth[4, 4] > 0.5 > smooth[0, 0])
+    True
+    """
+    noisy = np.asarray(noisy)
+    if noisy.ndim != 2 or noisy.size == 0:
+        raise ValueError(f"noisy must be a non-empty 2D array, got shape {noisy.shape}")
+    if not np.all(np.isfinite(noisy)) or noisy.min() < 0 or noisy.max() > 1:
+        raise ValueError("noisy must hold finite probabilities in [0, 1]")
+    lam = _validate_real(lam, "lam", low=0.0)
+    epsilon = _validate_real(epsilon, "epsilon", positive=True)
+    steps = _validate_int(steps, "steps", low=0)
+    lr = _validate_real(lr, "lr", positive=True)
+    target = torch.as_tensor(noisy, dtype=torch.float32)[None, None]
+    z = torch.logit(target.clamp(1e-3, 1 - 1e-3)).clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([z], lr=lr)
+    for _ in range(steps):
+        u = torch.sigmoid(z)
+        objective = (u - target).square().mean() + lam * phase_field_energy(
+            u, epsilon=epsilon, reduction="mean")
+        optimiser.zero_grad()
+        objective.backward()
+        optimiser.step()
+    return torch.sigmoid(z).detach()[0, 0].numpy().astype(np.float64)

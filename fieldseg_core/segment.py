@@ -25,7 +25,14 @@ from scipy import ndimage as ndi
 from skimage.morphology import local_maxima, reconstruction
 from skimage.segmentation import watershed
 
-from ._validate import validate_field, validate_mask, validate_number
+from ._validate import (
+    validate_field,
+    validate_labels,
+    validate_mask,
+    validate_number,
+    validate_same_shape,
+)
+from .metrics import evaluate
 
 __all__ = ["field_markers", "watershed_from_field", "watershed_sweep"]
 
@@ -179,9 +186,6 @@ def watershed_sweep(field, y_true, eps_values=(0.05,), h_values=(0.1,), mask=Non
     >>> [(r["h"], r["n_pred"], r["ap50"]) for r in rows]
     [(0.1, 2, 1.0), (2.0, 0, 0.0)]
     """
-    from .metrics import evaluate
-    from ._validate import validate_labels, validate_same_shape
-
     field = validate_field(field, "field")
     y_true = validate_labels(y_true, "y_true")
     validate_same_shape(field, y_true, "field", "y_true")

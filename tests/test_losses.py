@@ -415,3 +415,30 @@ def test_losses_run_on_cuda():
     assert torch.isfinite(tversky_loss(phi, (phi > 0).float()) + flow_loss(
         torch.randn(2, 3, 8, 8, device=dev), torch.zeros(2, 2, 8, 8, device=dev),
         torch.zeros(2, 8, 8, device=dev)))
+
+
+def test_phase_field_regularise_fits_at_zero_weight_and_lowers_the_energy():
+    import numpy as np
+
+    from fieldseg_core.losses import phase_field_energy, phase_field_regularise
+
+    rng = np.random.default_rng(0)
+    clean = np.zeros((24, 24))
+    clean[6:18, 6:18] = 1.0
+    noisy = np.clip(clean + rng.normal(0, 0.25, clean.shape), 0, 1)
+    # lam = 0: the start z = logit(p) is already the minimiser; Adam only jitters
+    # around it (its normalised steps do not vanish with float32 round-off gradients).
+    np.testing.assert_allclose(phase_field_regularise(noisy, 0.0, steps=20),
+                               np.clip(noisy, 1e-3, 1 - 1e-3), atol=1e-2)
+
+    def energy(u):
+        return float(phase_field_energy(torch.as_tensor(u, dtype=torch.float32)[None, None],
+                                        reduction="mean"))
+
+    smooth = phase_field_regularise(noisy, 3.0)
+    assert energy(smooth) < 0.5 * energy(noisy)
+    assert np.abs(smooth - clean).mean() < np.abs(noisy - clean).mean()
+    with pytest.raises(ValueError, match="noisy"):
+        phase_field_regularise(noisy * 2, 1.0)
+    with pytest.raises(ValueError, match="lam"):
+        phase_field_regularise(noisy, -1.0)
