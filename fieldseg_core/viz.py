@@ -31,6 +31,7 @@ __all__ = [
     "frames_slider",
     "show_panels",
     "overlay",
+    "table",
 ]
 
 #: Qualitative palette for instances (label k gets PALETTE[(k - 1) % len]).
@@ -451,3 +452,52 @@ def overlay(image, labels, ax=None, alpha=0.35, boundaries=True, title=None):
     if title:
         ax.set_title(title)
     return ax
+
+
+def _format_cell(value, floatfmt):
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (float, np.floating)):
+        return "—" if not np.isfinite(value) else format(float(value), floatfmt)
+    return str(value).replace("|", "\\|")
+
+
+def table(header, rows, floatfmt=".3f"):
+    """A table of results as Markdown, rendered as a real table in Jupyter and the book.
+
+    Parameters
+    ----------
+    header : sequence of str
+        Column names.
+    rows : sequence of sequences
+        One sequence per row, as long as ``header``. Floats are formatted with
+        ``floatfmt`` (non-finite ones as a dash), booleans as yes/no, anything
+        else with ``str``.
+    floatfmt : str
+        Format specification for floats.
+
+    Returns
+    -------
+    IPython.display.Markdown
+        Displayed as a table when it is a cell's result; ``.data`` holds the text.
+
+    Examples
+    --------
+    >>> print(table(["scene", "AP50"], [["ex1", 1.0], ["ex5", 0.8341]]).data)
+    | scene | AP50 |
+    |---|---|
+    | ex1 | 1.000 |
+    | ex5 | 0.834 |
+    """
+    from IPython.display import Markdown
+
+    header = [str(h) for h in header]
+    if not header:
+        raise ValueError("header must name at least one column")
+    rows = [list(r) for r in rows]
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(f"rows[{i}] has {len(row)} values, expected {len(header)} (one per header column)")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(_format_cell(v, floatfmt) for v in row) + " |" for row in rows]
+    return Markdown("\n".join(lines))

@@ -72,7 +72,9 @@ NOTEBOOK = {
     "cells": [
         {"cell_type": "markdown", "metadata": {}, "source": [
             "# Offline page\n", "\n", "Inline $u = 1 - r^2/R^2$ and display math:\n", "\n",
-            "$$\\Delta u = -1 \\quad \\text{in } \\Omega_k$$\n"]},
+            "$$\\Delta u = -1 \\quad \\text{in } \\Omega_k$$\n", "\n",
+            "Cited as {cite:t}`stringer2021cellpose`.\n", "\n",
+            "```{bibliography}\n", "```\n"]},
         {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": [
             "import numpy as np\n", "from fieldseg_core import fields, viz\n",
             "labels = np.zeros((24, 24), dtype=int); labels[4:20, 4:20] = 1\n",
@@ -89,6 +91,7 @@ def test_mini_book_renders_offline(tmp_path):
     book.mkdir()
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")
     shutil.copytree(ROOT / "_ext", book / "_ext")
+    shutil.copy(ROOT / "references.bib", book / "references.bib")
     (book / "_toc.yml").write_text("format: jb-book\nroot: page\n")
     (book / "page.ipynb").write_text(json.dumps(NOTEBOOK))
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
