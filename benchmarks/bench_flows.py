@@ -68,7 +68,7 @@ def main():
     t = median_time(lambda: flows.heat_flows(labels3), max(1, min(args.repeat, 3)))
     row("heat_flows 64x128x128", t, "<= 2.5 s", t <= 2.5)
 
-    # DBSCAN on the converged end points (rounded to the grid, Algorithm 1 of seed 001)
+    # DBSCAN on the converged end points (rounded to the grid, Algorithm 1 of Le & Nguyen)
     final = dynamics.follow_flows(ideal, fg2, n_iter=200, device="cpu")
     eps, min_samples = 2.2, 15
     rounded = np.rint(final.astype(np.float64))

@@ -8,9 +8,9 @@
   seeded synthetic scenes from :mod:`fieldseg_core.synthetic` on the fly.
 - :func:`augment`, :func:`random_augment`, :func:`spatial_transform` --
   flips and 90 degree rotations that transform *vector* targets correctly
-  (seed 004, Sec. 6.3, "Training Quirks").
+  (Peters, Sec. 6.3, "Training Quirks").
 - :func:`tile_starts`, :func:`predict_tiled` -- overlapping tiles with a
-  dynamic overlap at the border (seed 004, Sec. 6.5), so that a network
+  dynamic overlap at the border (Peters, Sec. 6.5), so that a network
   trained on small crops can predict large images.
 
 Conventions: images and targets are channel-first numpy arrays ``(C, H, W)``;
@@ -20,8 +20,8 @@ spatial axis 0 is the row axis and 1 the column axis, and flow component
 
 References
 ----------
-.. [1] Seed 004, *Vector fields for instance segmentation*, Sec. 6.3 and 6.5.
-.. [2] Seed 000, *Single tensor cell segmentation using scalar field
+.. [1] Peters, *Vector fields for instance segmentation*, Sec. 6.3 and 6.5.
+.. [2] Ruiz Vargas et al., *Single tensor cell segmentation using scalar field
    representations*, Sec. 2.1.
 """
 
@@ -152,19 +152,19 @@ def make_target(labels, representation):
     The SDF is truncated, not rescaled, for two reasons. An image (or a
     training crop) without cells has no finite signed distance, and the
     truncation defines it as ``-10`` everywhere. And the far field carries no
-    information the losses use: seed 003's terms see the distance only
+    information the losses use: the SDF paper's terms see the distance only
     through :math:`\\sigma(\\alpha\\phi + \\beta)` with :math:`\\alpha = 4`,
     which is saturated (:math:`> 1 - 10^{-17}`) well before 10 px, so the
     truncation changes no loss value while keeping the regression target
     bounded for a network whose receptive field cannot see 100 px to the
-    nearest cell. 10 px is also the truncation seed 004 (Sec. 6.1) uses for
+    nearest cell. 10 px is also the truncation Peters (Sec. 6.1) uses for
     its truncated SDF.
 
     References
     ----------
-    .. [1] Seed 000, Sec. 2.1 (Poisson, diffusion and EDT fields).
-    .. [2] Seed 001, Sec. 3.1 and Algorithm 1 (flows plus cell probability).
-    .. [3] Seed 003, Sec. 2 (signed distance function); seed 004, Sec. 6.1.
+    .. [1] Ruiz Vargas et al., Sec. 2.1 (Poisson, diffusion and EDT fields).
+    .. [2] Le & Nguyen, Sec. 3.1 and Algorithm 1 (flows plus cell probability).
+    .. [3] The SDF paper, Sec. 2 (signed distance function); Peters, Sec. 6.1.
 
     Examples
     --------
@@ -296,7 +296,7 @@ def augment(image, target, representation, flip_axes=(), rot90=0):
     -----
     Scalar targets (the three fields, the SDF, the cell probability) are
     invariant quantities: they move with the pixels and keep their values.
-    A flow field is a vector field and must also be transformed, as seed 004
+    A flow field is a vector field and must also be transformed, as Peters
     (Sec. 6.3) points out for flips: if :math:`T` maps old to new pixel
     positions with Jacobian :math:`J`, the new field is
     :math:`v'(T x) = J\\, v(x)`.
@@ -312,7 +312,7 @@ def augment(image, target, representation, flip_axes=(), rot90=0):
 
     References
     ----------
-    .. [1] Seed 004, Sec. 6.3 ("Training Quirks").
+    .. [1] Peters, Sec. 6.3 ("Training Quirks").
 
     Examples
     --------
@@ -365,7 +365,7 @@ def random_augment(image, target, representation, rng, flip_prob=0.5, rotate=Tru
     rng : numpy.random.Generator or int
         Random generator (or a seed for one).
     flip_prob : float
-        Probability of flipping each spatial axis, in [0, 1]. Seed 004
+        Probability of flipping each spatial axis, in [0, 1]. Peters
         (Sec. 6.3) flips with probability 0.25; the default 0.5, together
         with uniform quarter turns, makes all eight symmetries of the square
         equally likely.
@@ -418,7 +418,7 @@ class SyntheticCells(torch.utils.data.Dataset):
         Cell types (:data:`fieldseg_core.synthetic.KINDS`); every image draws
         one of them uniformly and contains cells of that type only. Choose
         disjoint ``kinds`` for training and test sets to test generalisation
-        to an unseen cell type (the protocol of seed 002).
+        to an unseen cell type (the protocol of the physics-priors preprint).
     n_cells_range : (int, int)
         Inclusive range of the number of cells per image. When the drawn
         number cannot be placed, one cell fewer is tried, down to 1.
@@ -568,7 +568,7 @@ class SyntheticCells(torch.utils.data.Dataset):
 
 
 # --------------------------------------------------------------------------
-# tiling (seed 004, Sec. 6.5)
+# tiling (Peters, Sec. 6.5)
 # --------------------------------------------------------------------------
 
 def tile_starts(length, tile, overlap):
@@ -591,7 +591,7 @@ def tile_starts(length, tile, overlap):
 
     Notes
     -----
-    Seed 004 (Sec. 6.5) tiles with stride :math:`S = T - O` and needs
+    Peters (Sec. 6.5) tiles with stride :math:`S = T - O` and needs
     :math:`n = 1 + \\lceil \\max(L - T, 0) / S \\rceil` tiles, which cover
     :math:`L + V` pixels with the overflow
     :math:`V = T + S\\lceil \\max(L - T, 0)/S \\rceil - L`. Rather than pad
@@ -667,7 +667,7 @@ def predict_tiled(fn, image, tile=128, overlap=32, blend="window"):
 
     Notes
     -----
-    Tile positions come from :func:`tile_starts` (seed 004's dynamic
+    Tile positions come from :func:`tile_starts` (Peters's dynamic
     overlap). A network's prediction near a tile edge is affected by the
     padding there. With ``"center"`` every pixel is at least
     ``overlap // 2`` pixels away from any edge of its tile that lies inside
@@ -680,7 +680,7 @@ def predict_tiled(fn, image, tile=128, overlap=32, blend="window"):
 
     References
     ----------
-    .. [1] Seed 004, Sec. 6.5 (image tiling with dynamic overlap).
+    .. [1] Peters, Sec. 6.5 (image tiling with dynamic overlap).
 
     Examples
     --------

@@ -28,8 +28,8 @@ Pipeline
 References
 ----------
 .. [1] Course report on Cellpose-SAM with a from-scratch flow-field
-   re-implementation (``seeds/001``), Sec. 3.3, 4.1, Algorithm 1, Table 7.
-.. [2] "Vector fields for instance segmentation" (``seeds/004``), Sec. 2, 3
+   re-implementation , Sec. 3.3, 4.1, Algorithm 1, Table 7.
+.. [2] "Vector fields for instance segmentation" (Peters), Sec. 2, 3
    and 6.4.
 """
 
@@ -161,7 +161,7 @@ def euler_integrate(flows, positions, n_iter, step=1.0, suppress=False, return_t
               \\quad s_t = 1/(t + 1) \\text{ if suppress else } 1,
 
     so the first step is never damped and step ``t`` (0-based) is scaled by
-    ``1/(t+1)``. Seed 004 writes the factor as ``1/(t_{n-1} + 1)`` with the
+    ``1/(t+1)``. Peters writes the factor as ``1/(t_{n-1} + 1)`` with the
     time ``t_n = n h``; the two agree for ``h = 1``. ``v(x)`` interpolates the
     field bilinearly (2D) or trilinearly (3D) with
     :func:`torch.nn.functional.grid_sample` (``align_corners=True``, index
@@ -183,8 +183,8 @@ def euler_integrate(flows, positions, n_iter, step=1.0, suppress=False, return_t
 
     References
     ----------
-    .. [1] seeds/001, Algorithm 1.
-    .. [2] seeds/004, Sec. 2, 3 and 5.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Algorithm 1.
+    .. [2] Peters, *Vector fields for instance segmentation*, Sec. 2, 3 and 5.
 
     Examples
     --------
@@ -313,7 +313,7 @@ def follow_flows(flows, mask, n_iter=200, step=1.0, suppress=False, device=None,
 
     References
     ----------
-    .. [1] seeds/001, Sec. 3.3 and Algorithm 1.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 3.3 and Algorithm 1.
 
     Examples
     --------
@@ -377,10 +377,10 @@ def cluster_dbscan(points, eps, min_samples):
     points : (n, ndim) array of float
         Final positions (index coordinates).
     eps : float
-        DBSCAN neighbourhood radius in pixels (> 0). Seed 004 uses 2.1-2.3.
+        DBSCAN neighbourhood radius in pixels (> 0). Peters uses 2.1-2.3.
     min_samples : int
         Points (counting duplicates and the point itself) needed within
-        ``eps`` for a core point. Seed 004 uses 15.
+        ``eps`` for a core point. Peters uses 15.
 
     Returns
     -------
@@ -390,7 +390,7 @@ def cluster_dbscan(points, eps, min_samples):
 
     Notes
     -----
-    After rounding (seed 001, Algorithm 1), converged points pile up on a few
+    After rounding (Le & Nguyen, Algorithm 1), converged points pile up on a few
     grid positions. DBSCAN is run once on the distinct positions with
     ``sample_weight`` = their multiplicities; duplicates share their
     neighbourhood, so weighted core status equals core status on all points
@@ -409,8 +409,8 @@ def cluster_dbscan(points, eps, min_samples):
 
     References
     ----------
-    .. [1] seeds/001, Algorithm 1 (rounding, DBSCAN).
-    .. [2] seeds/004, Sec. 6.4 (eps 2.1-2.3, min_samples 15).
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Algorithm 1 (rounding, DBSCAN).
+    .. [2] Peters, *Vector fields for instance segmentation*, Sec. 6.4 (eps 2.1-2.3, min_samples 15).
 
     Examples
     --------
@@ -510,7 +510,7 @@ def cluster_sinks(positions, shape, smooth_sigma=1.0, min_count=10):
 
     References
     ----------
-    .. [1] seeds/001, Sec. 3.3.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 3.3.
 
     Examples
     --------
@@ -629,7 +629,7 @@ def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppres
         DBSCAN parameters, used with ``cluster="dbscan"`` (defaults from seed
         004, Sec. 6.4: eps in 2.1-2.3, min_samples 15).
     prob_threshold : float, optional
-        Threshold for a probability map (Algorithm 1 of seed 001 uses 0.5).
+        Threshold for a probability map (Algorithm 1 of Le & Nguyen uses 0.5).
     flow_threshold : float or None, optional
         If given, drop masks whose flow error exceeds it (see Notes).
     min_size : int, optional
@@ -661,8 +661,8 @@ def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppres
 
     References
     ----------
-    .. [1] seeds/001, Sec. 3.3 and Algorithm 1.
-    .. [2] seeds/004, Sec. 2 and 6.4.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 3.3 and Algorithm 1.
+    .. [2] Peters, *Vector fields for instance segmentation*, Sec. 2 and 6.4.
 
     Examples
     --------
@@ -753,7 +753,7 @@ def stitch_3d(masks_2d, iou_threshold=0.25):
     one-to-one by maximising total IoU (``scipy.optimize.linear_sum_assignment``);
     a matched pair with IoU ``>= iou_threshold`` continues the object, every
     other mask starts a new object. This is Cellpose's stitching mode
-    (seed 001, Table 7, ``stitch_threshold``).
+    (Le & Nguyen, Table 7, ``stitch_threshold``).
 
     Known failure: linking only looks at overlap between consecutive slices,
     so two cells stacked along z whose footprints overlap -- one ending in
@@ -763,7 +763,7 @@ def stitch_3d(masks_2d, iou_threshold=0.25):
 
     References
     ----------
-    .. [1] seeds/001, Table 7.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Table 7.
 
     Examples
     --------

@@ -11,15 +11,15 @@ independently in every cell and then divided by that cell's maximum, so that
 The image border counts as outside every cell (as if the image were padded with
 background), so a cell cut by the border has its field go to zero there.
 
-These are the regression targets of seed paper 000 (Ruiz Vargas et al.,
-*Single tensor cell segmentation using scalar field representations*): a
+These are the regression targets of Ruiz Vargas et al., *Single tensor cell
+segmentation using scalar field representations*: a
 network predicts one such field and the watershed of
 :func:`fieldseg_core.segment.watershed_from_field` turns it into instances.
 
 References
 ----------
 .. [1] K. I. Ruiz Vargas, G. G. Galdino, T. I. Ren, A. L. Cunha, "Single tensor
-   cell segmentation using scalar field representations" (seed 000), sec. 2.1.
+   cell segmentation using scalar field representations", sec. 2.1.
 .. [2] L. Gorelick, M. Galun, E. Sharon, R. Basri, A. Brandt, "Shape
    representation and classification using the Poisson equation", IEEE TPAMI
    28(12), 2006.
@@ -183,7 +183,7 @@ def poisson_field(labels, rtol=1e-8):
     The linear system :math:`A u = \mathbf{1}` with
     :math:`A = 2\,\mathrm{ndim}\, I - \mathrm{Adj}` (Adj: same-cell face
     neighbours) is symmetric positive definite and block diagonal, one block per
-    cell. Seed 000 solves it with a sparse LU per cell; here all cells are
+    cell. Ruiz Vargas et al. solves it with a sparse LU per cell; here all cells are
     solved in one conjugate-gradient solve preconditioned by a smoothed
     aggregation multigrid V-cycle (:mod:`fieldseg_core._multigrid`), which
     converges in about ten iterations whatever the cell size and avoids the
@@ -195,7 +195,7 @@ def poisson_field(labels, rtol=1e-8):
 
     References
     ----------
-    .. [1] Seed 000, sec. 2.1.2 (Poisson regression targets).
+    .. [1] Ruiz Vargas et al., sec. 2.1.2 (Poisson regression targets).
     .. [2] Gorelick et al., IEEE TPAMI 28(12), 2006.
 
     Examples
@@ -284,7 +284,7 @@ def _diffusion_iterate(graph, ndim, tol, max_iter):
 def diffusion_field(labels, tol=0.01, max_iter=None, method="steady", rtol=1e-8):
     r"""Per-cell heat-diffusion field from a source at the cell's centre, normalised.
 
-    Seed 000 (sec. 2.1.1) builds this field by repeating, for all cells at once,
+    Ruiz Vargas et al. (sec. 2.1.1) builds this field by repeating, for all cells at once,
 
     .. math::
         u^{(t+1/2)} = u^{(t)} + \sum_k \mathbf{1}\{x = c_k\}, \qquad
@@ -301,14 +301,14 @@ def diffusion_field(labels, tol=0.01, max_iter=None, method="steady", rtol=1e-8)
     labels : (M, N[, P]) array of int
         Label image, 0 = background; ids may have gaps.
     tol : float, optional
-        Per-cell stopping threshold of ``method="iterate"`` (seed 000 uses 0.01).
+        Per-cell stopping threshold of ``method="iterate"`` (Ruiz Vargas et al. uses 0.01).
     max_iter : int, optional
         Iteration cap of ``method="iterate"``; default ``50 * (largest cell
         size) + 1000``. A :class:`RuntimeWarning` names the cells that did not
         converge.
     method : {"steady", "iterate"}
         ``"steady"`` (default) solves directly for the fixed point of the
-        iteration; ``"iterate"`` runs the iteration above, as in seed 000.
+        iteration; ``"iterate"`` runs the iteration above, as in Ruiz Vargas et al..
     rtol : float, optional
         Relative residual of the linear solve of ``method="steady"``.
 
@@ -350,7 +350,7 @@ def diffusion_field(labels, tol=0.01, max_iter=None, method="steady", rtol=1e-8)
 
     References
     ----------
-    .. [1] Seed 000, sec. 2.1.1 (diffusion regression targets).
+    .. [1] Ruiz Vargas et al., sec. 2.1.1 (diffusion regression targets).
     .. [2] Stringer et al., Nat. Methods 18, 2021 (heat diffusion from the
        cell centre, Cellpose).
 
@@ -435,7 +435,7 @@ def separate_touching(labels):
     A cell pixel becomes background when one of its 3**ndim neighbours belongs
     to a cell with a *larger* id, so each shared border loses one layer of
     pixels (from the cell with the smaller id) and every cell keeps its
-    identity. Seed 003 separates touching cells like this before computing
+    identity. The SDF paper separates touching cells like this before computing
     the signed distance of the binary mask.
 
     Parameters
@@ -462,7 +462,7 @@ def separate_touching(labels):
 
 
 def signed_distance_field(labels, separate=True, truncation=None):
-    r"""Signed Euclidean distance to the boundary of the cell mask (seed 003).
+    r"""Signed Euclidean distance to the boundary of the cell mask (the SDF paper).
 
     .. math::
         \phi(x) = \begin{cases} d(x, \partial\omega) & x \in \omega \\
@@ -494,13 +494,13 @@ def signed_distance_field(labels, separate=True, truncation=None):
     Notes
     -----
     Unlike the fields above, :math:`\phi` is not normalised per cell: it is a
-    geometric distance, and seed 003 turns it into probabilities with a
+    geometric distance, and the SDF paper turns it into probabilities with a
     (learnable) sigmoid :math:`\sigma(\alpha\phi + \beta)`, whose soft
     boundary map :math:`\sigma(\phi)\sigma(-\phi)` peaks on the zero level set.
 
     References
     ----------
-    .. [1] Seed 003, *Boundary-aware instance segmentation with signed
+    .. [1] The SDF paper, *Boundary-aware instance segmentation with signed
        distance functions*, sec. 2 (Eq. 3) and preprocessing.
 
     Examples

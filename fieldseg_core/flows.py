@@ -34,8 +34,8 @@ Constructions
 References
 ----------
 .. [1] Course report on Cellpose-SAM with a from-scratch flow-field
-   re-implementation (``seeds/001``), Sec. 3-4.1 and Table 7.
-.. [2] "Vector fields for instance segmentation" (``seeds/004``), Sec. 3-4
+   re-implementation , Sec. 3-4.1 and Table 7.
+.. [2] "Vector fields for instance segmentation" (Peters), Sec. 3-4
    and 6.1.
 """
 
@@ -148,8 +148,8 @@ def centroid_flows(labels):
 
     References
     ----------
-    .. [1] seeds/001, Sec. 4.1.1 (``labels_to_flows``).
-    .. [2] seeds/004, Sec. 3.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 4.1.1 (``labels_to_flows``).
+    .. [2] Peters, *Vector fields for instance segmentation*, Sec. 3.
 
     Examples
     --------
@@ -221,7 +221,7 @@ def heat_flows(labels):
 
     References
     ----------
-    .. [1] seeds/001, Sec. 3.1 and 4.1.1.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 3.1 and 4.1.1.
 
     Examples
     --------
@@ -269,7 +269,7 @@ def edt_flows(labels):
 
     References
     ----------
-    .. [1] seeds/004, Sec. 3 (review of Omnipose).
+    .. [1] Peters, *Vector fields for instance segmentation*, Sec. 3 (review of Omnipose).
 
     Examples
     --------
@@ -328,14 +328,14 @@ def tsdf_flows(labels, truncation=10, kernel_size=11, normalize=True):
         Label image, 0 = background.
     truncation : float, optional
         Truncation value ``alpha``: the signed distance is clipped to
-        ``[-truncation, truncation]``. Seed 004 uses 10.
+        ``[-truncation, truncation]``. Peters uses 10.
     kernel_size : int, optional
-        Odd size of the Gaussian-smoothed finite-difference kernel (seed 004
+        Odd size of the Gaussian-smoothed finite-difference kernel (Peters
         uses 11).
     normalize : bool, optional
         Scale the vectors to unit length (default). With ``False`` the raw
         smoothed gradient is returned: about 1 near borders and fading to 0
-        on the truncated plateau, as in seed 004.
+        on the truncated plateau, as in Peters.
 
     Returns
     -------
@@ -369,12 +369,12 @@ def tsdf_flows(labels, truncation=10, kernel_size=11, normalize=True):
     Where the whole kernel window lies on the plateau (every pixel of the
     window at least ``truncation`` from the border) the gradient is exactly 0
     and so are the flows. Such cells have an extended stable region rather
-    than a point sink; seed 004 pairs these flows with DBSCAN clustering,
+    than a point sink; Peters pairs these flows with DBSCAN clustering,
     which joins a dense stable region into one cluster.
 
     References
     ----------
-    .. [1] seeds/004, Sec. 4.1-4.2 and 6.1.
+    .. [1] Peters, *Vector fields for instance segmentation*, Sec. 4.1-4.2 and 6.1.
 
     Examples
     --------
@@ -464,7 +464,7 @@ def flows_from_slices(labels_3d, flow_fn=heat_flows):
 
     References
     ----------
-    .. [1] seeds/001, Table 7 (``do_3D=True``).
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Table 7 (``do_3D=True``).
 
     Examples
     --------

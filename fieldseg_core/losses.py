@@ -1,14 +1,14 @@
 """Training losses for the field representations of the book.
 
-- :func:`field_l1_loss` -- mean absolute error for scalar fields (seed 000).
+- :func:`field_l1_loss` -- mean absolute error for scalar fields (Ruiz Vargas et al.).
 - :func:`flow_loss` -- Cellpose-style flow MSE plus cell-probability BCE.
 - :func:`soft_boundary`, :func:`modified_hausdorff_terms`,
   :func:`tanh_lsq_loss`, :func:`sdf_cross_entropy`, :func:`unified_sdf_loss`
-  -- the signed-distance losses of seed 003.
-- :func:`ivp_loss` -- the integration-aware loss of seed 004.
+  -- the signed-distance losses of the SDF paper.
+- :func:`ivp_loss` -- the integration-aware loss of Peters.
 - :func:`tversky_loss` -- soft Tversky loss for a foreground logit.
 - :func:`reaction_diffusion_residual`, :func:`phase_field_energy` -- the
-  physics priors of seed 002 as differentiable penalties.
+  physics priors of the physics-priors preprint as differentiable penalties.
 
 All inputs are batch-first torch tensors ``(B, C, *spatial)`` with 2 or 3
 spatial axes; every loss returns a 0-d tensor that can be back-propagated.
@@ -170,7 +170,7 @@ def field_l1_loss(pred, target, mask=None):
 
     Notes
     -----
-    Seed 000, eq. 3:
+    Ruiz Vargas et al., eq. 3:
 
     .. math:: \\mathcal{L} = \\frac{1}{|\\Omega|} \\sum_{x \\in \\Omega} |\\hat u(x) - u(x)|
 
@@ -179,7 +179,7 @@ def field_l1_loss(pred, target, mask=None):
 
     References
     ----------
-    .. [1] Seed 000, §2.1.2, eq. 3.
+    .. [1] Ruiz Vargas et al., §2.1.2, eq. 3.
 
     Examples
     --------
@@ -249,7 +249,7 @@ def flow_loss(pred, target_flows, target_prob, flow_scale=5.0, return_parts=Fals
     ----------
     .. [1] C. Stringer et al., "Cellpose: a generalist algorithm for cellular
        segmentation", Nature Methods 18, 2021.
-    .. [2] Seed 001 (flow-field re-implementation).
+    .. [2] Le & Nguyen (flow-field re-implementation).
 
     Examples
     --------
@@ -284,7 +284,7 @@ def flow_loss(pred, target_flows, target_prob, flow_scale=5.0, return_parts=Fals
 
 
 # --------------------------------------------------------------------------- #
-# signed distance functions (seed 003)
+# signed distance functions (the SDF paper)
 # --------------------------------------------------------------------------- #
 def _sdf_logits(phi, sigmoid):
     return phi if sigmoid is None else sigmoid.logits(phi)
@@ -319,7 +319,7 @@ def soft_boundary(phi, sigmoid=None):
 
     Notes
     -----
-    Seed 003, eqs. 6-7:
+    The SDF paper, eqs. 6-7:
 
     .. math:: B(x) = \\sigma_{\\alpha,\\beta}(\\phi(x))\\,\\sigma_{\\alpha,\\beta}(-\\phi(x))
 
@@ -330,7 +330,7 @@ def soft_boundary(phi, sigmoid=None):
 
     References
     ----------
-    .. [1] Seed 003, §2, eqs. 6 and 7.
+    .. [1] The SDF paper, §2, eqs. 6 and 7.
 
     Examples
     --------
@@ -344,7 +344,7 @@ def soft_boundary(phi, sigmoid=None):
 
 
 def modified_hausdorff_terms(phi_pred, phi_gt, sigmoid=None, reduction="sum"):
-    """The two soft Modified-Hausdorff terms of seed 003.
+    """The two soft Modified-Hausdorff terms of the SDF paper.
 
     Parameters
     ----------
@@ -367,7 +367,7 @@ def modified_hausdorff_terms(phi_pred, phi_gt, sigmoid=None, reduction="sum"):
 
     Notes
     -----
-    Seed 003 writes the modified Hausdorff distance between the GT and the
+    The SDF paper writes the modified Hausdorff distance between the GT and the
     predicted contours as two boundary integrals (eq. 4): the distance to the
     predicted contour, :math:`|\\phi_{PRED}|`, integrated along the GT
     contour, plus :math:`|\\phi_{GT}|` integrated along the predicted
@@ -391,7 +391,7 @@ def modified_hausdorff_terms(phi_pred, phi_gt, sigmoid=None, reduction="sum"):
 
     References
     ----------
-    .. [1] Seed 003, §2, eqs. 4 and 6-10.
+    .. [1] The SDF paper, §2, eqs. 4 and 6-10.
     .. [2] M.-P. Dubuisson, A. K. Jain, "A modified Hausdorff distance for
        object matching", ICPR 1994.
 
@@ -412,7 +412,7 @@ def modified_hausdorff_terms(phi_pred, phi_gt, sigmoid=None, reduction="sum"):
 
 
 def tanh_lsq_loss(phi_pred, phi_gt, sigmoid=None, reduction="sum"):
-    """Least-squares error between the tanh-squashed SDFs (seed 003 eq. 11).
+    """Least-squares error between the tanh-squashed SDFs (the SDF paper eq. 11).
 
     Parameters
     ----------
@@ -439,7 +439,7 @@ def tanh_lsq_loss(phi_pred, phi_gt, sigmoid=None, reduction="sum"):
 
     References
     ----------
-    .. [1] Seed 003, §2, eqs. 10-11.
+    .. [1] The SDF paper, §2, eqs. 10-11.
 
     Examples
     --------
@@ -455,7 +455,7 @@ def tanh_lsq_loss(phi_pred, phi_gt, sigmoid=None, reduction="sum"):
 
 
 def sdf_cross_entropy(phi_pred, target, sigmoid=None, reduction="sum"):
-    """Binary cross-entropy of the sigmoid-mapped SDF (seed 003 eq. 12).
+    """Binary cross-entropy of the sigmoid-mapped SDF (the SDF paper eq. 12).
 
     Parameters
     ----------
@@ -484,7 +484,7 @@ def sdf_cross_entropy(phi_pred, target, sigmoid=None, reduction="sum"):
 
     References
     ----------
-    .. [1] Seed 003, §2, eq. 12.
+    .. [1] The SDF paper, §2, eq. 12.
 
     Examples
     --------
@@ -506,7 +506,7 @@ def sdf_cross_entropy(phi_pred, target, sigmoid=None, reduction="sum"):
 
 def unified_sdf_loss(phi_pred, phi_gt, sigmoid=None, target=None,
                      weights=(0.9, 0.1, 1.0, 1.0), reduction="sum"):
-    """Seed 003's unified objective: two MHD terms, tanh LSE and CE.
+    """The SDF paper's unified objective: two MHD terms, tanh LSE and CE.
 
     Parameters
     ----------
@@ -514,7 +514,7 @@ def unified_sdf_loss(phi_pred, phi_gt, sigmoid=None, target=None,
         Predicted and ground-truth signed distances (positive inside),
         ``(B, C, *spatial)``.
     sigmoid : LearnableSigmoid, optional
-        The learnable :math:`\\sigma_{\\alpha,\\beta}` (seed 003 starts it at
+        The learnable :math:`\\sigma_{\\alpha,\\beta}` (the SDF paper starts it at
         alpha = 4, beta = 0); default the plain logistic function.
     target : torch.Tensor, optional
         Binary GT segmentation for the CE term; default ``phi_gt > 0``.
@@ -538,7 +538,7 @@ def unified_sdf_loss(phi_pred, phi_gt, sigmoid=None, target=None,
 
     with 0.9 on the left MHD term (GT boundary weighting the predicted
     distance), 0.1 on the right one (predicted boundary weighting the GT
-    distance), 1 on the LSE and 1 on the CE term (seed 003, implementation
+    distance), 1 on the LSE and 1 on the CE term (the SDF paper, implementation
     details). The paper writes the MHD terms as sums over the image and does
     not say how the LSE and CE terms are reduced; we reduce all four the same
     way so the weights keep their relative meaning ("sum" and "mean" differ
@@ -546,7 +546,7 @@ def unified_sdf_loss(phi_pred, phi_gt, sigmoid=None, target=None,
 
     References
     ----------
-    .. [1] Seed 003, §2, eq. 13 and "Implementation Details".
+    .. [1] The SDF paper, §2, eq. 13 and "Implementation Details".
 
     Examples
     --------
@@ -583,7 +583,7 @@ def unified_sdf_loss(phi_pred, phi_gt, sigmoid=None, target=None,
 
 
 # --------------------------------------------------------------------------- #
-# integration-aware loss (seed 004)
+# integration-aware loss (Peters)
 # --------------------------------------------------------------------------- #
 def _foreground_positions(mask, max_points, seed):
     """Index coordinates of foreground pixels, padded to a common count.
@@ -611,7 +611,7 @@ def _foreground_positions(mask, max_points, seed):
 
 
 def ivp_loss(pred_flows, true_flows, mask, n_iter=25, step=0.1, max_points=None, seed=0):
-    """Integration-aware (IVP) loss of seed 004.
+    """Integration-aware (IVP) loss of Peters.
 
     Foreground pixels are integrated with Euler steps through the predicted
     and through the true flow field; the loss is the mean squared distance
@@ -628,9 +628,9 @@ def ivp_loss(pred_flows, true_flows, mask, n_iter=25, step=0.1, max_points=None,
     mask : torch.Tensor
         Foreground (initial values), ``(B, *spatial)`` or ``(B, 1, *spatial)``.
     n_iter : int
-        Euler steps :math:`n` (seed 004 uses 25).
+        Euler steps :math:`n` (Peters uses 25).
     step : float
-        Step size :math:`h` (seed 004 uses 0.1).
+        Step size :math:`h` (Peters uses 0.1).
     max_points : int, optional
         Use at most this many foreground pixels per image, drawn without
         replacement with a generator seeded by ``seed``. Default: all.
@@ -648,13 +648,13 @@ def ivp_loss(pred_flows, true_flows, mask, n_iter=25, step=0.1, max_points=None,
     h F(P_i)` through the true field and :math:`\\hat P_{i+1} = \\hat P_i + h
     \\hat F(\\hat P_i)` through the predicted one (bilinear interpolation,
     positions clamped to the image, via
-    :func:`fieldseg_core.dynamics.euler_integrate`), seed 004 (§5) minimises
+    :func:`fieldseg_core.dynamics.euler_integrate`), Peters (§5) minimises
 
     .. math:: \\mathcal{L}_{IVP} = \\frac{1}{n}\\sum_{i=0}^{n} \\|\\hat P_i - P_i\\|^2
 
     averaged over the initial values. We take :math:`\\|\\cdot\\|^2` as the
     squared Euclidean distance (summed over the coordinates) and average over
-    all foreground pixels of the batch. Seed 004 integrates every pixel
+    all foreground pixels of the batch. Peters integrates every pixel
     ("semantic or not"); we follow the brief and use the foreground, which is
     where the flows are defined. Images with different foreground counts are
     padded to the largest count and the padding is masked out, so the result
@@ -664,7 +664,7 @@ def ivp_loss(pred_flows, true_flows, mask, n_iter=25, step=0.1, max_points=None,
 
     References
     ----------
-    .. [1] Seed 004, §5 (integration-aware loss) and §6.4 (25 steps of 0.1).
+    .. [1] Peters, §5 (integration-aware loss) and §6.4 (25 steps of 0.1).
 
     Examples
     --------
@@ -739,7 +739,7 @@ def tversky_loss(logits, target, alpha=0.5, beta=0.5, smooth=1.0):
 
     .. math:: \\mathcal{L} = 1 - \\frac{TP + s}{TP + \\alpha FP + \\beta FN + s}.
 
-    :math:`\\alpha = \\beta = 1/2` is the soft Dice loss; seed 004 uses the
+    :math:`\\alpha = \\beta = 1/2` is the soft Dice loss; Peters uses the
     Tversky loss for its semantic head.
 
     References
@@ -747,7 +747,7 @@ def tversky_loss(logits, target, alpha=0.5, beta=0.5, smooth=1.0):
     .. [1] S. S. M. Salehi, D. Erdogmus, A. Gholipour, "Tversky loss function
        for image segmentation using 3D fully convolutional deep networks",
        MLMI 2017.
-    .. [2] Seed 004, §6.3.
+    .. [2] Peters, §6.3.
 
     Examples
     --------
@@ -776,7 +776,7 @@ def tversky_loss(logits, target, alpha=0.5, beta=0.5, smooth=1.0):
 
 
 # --------------------------------------------------------------------------- #
-# physics priors (seed 002)
+# physics priors (the physics-priors preprint)
 # --------------------------------------------------------------------------- #
 def _laplacian_kernel(spatial_ndim, channels, device, dtype):
     """(2d+1)-point discrete Laplacian as a depthwise convolution kernel."""
@@ -829,7 +829,7 @@ def reaction_diffusion_residual(u, D=1.0, reaction="bistable", threshold=0.5):
 
     Notes
     -----
-    Seed 002 penalises the residual of a reaction-diffusion equation on the
+    The physics-priors preprint penalises the residual of a reaction-diffusion equation on the
     network output but does not print the equation; we use the steady state
 
     .. math:: r(x) = D\\,\\Delta_h u(x) + f(u(x)), \\qquad
@@ -845,7 +845,7 @@ def reaction_diffusion_residual(u, D=1.0, reaction="bistable", threshold=0.5):
 
     References
     ----------
-    .. [1] Seed 002 (PDE-constrained segmentation with physics priors).
+    .. [1] The physics-priors preprint (PDE-constrained segmentation with physics priors).
     .. [2] J. Nagumo, S. Arimoto, S. Yoshizawa, "An active pulse transmission
        line simulating nerve axon", Proc. IRE 50, 1962.
 
@@ -923,7 +923,7 @@ def phase_field_energy(u, epsilon=1.0, reduction="sum"):
     ----------
     .. [1] L. Modica, S. Mortola, "Un esempio di Gamma-convergenza",
        Boll. Un. Mat. Ital. 14-B, 1977.
-    .. [2] Seed 002 (phase-field interface energy as a penalty).
+    .. [2] The physics-priors preprint (phase-field interface energy as a penalty).
 
     Examples
     --------

@@ -12,10 +12,10 @@ follow the evaluation code of StarDist (``stardist.matching``) and Cellpose
 (``cellpose.metrics``):
 
 - average precision, AP = TP / (TP + FP + FN), as used by Cellpose and in
-  seed 001 (section 4.1.2, Eq. 2); also called the critical success index;
+  Le & Nguyen (section 4.1.2, Eq. 2); also called the critical success index;
 - panoptic quality PQ = SQ * RQ with SQ the mean IoU of matched pairs and
-  RQ = TP / (TP + FP/2 + FN/2) (Kirillov et al.; seed 000, Table 1);
-- the Cell Tracking Challenge SEG measure (seed 003, section 3.2).
+  RQ = TP / (TP + FP/2 + FN/2) (Kirillov et al.; Ruiz Vargas et al., Table 1);
+- the Cell Tracking Challenge SEG measure (the SDF paper, section 3.2).
 
 Conventions for empty images (no objects at all) are the same in every
 function: when neither image has an object, every score is 1.0 ("nothing to
@@ -264,7 +264,7 @@ def iou_matrix(y_true, y_pred, *, return_ids=False):
 
     References
     ----------
-    .. [1] Seed 001, section 4.1.2, Eq. (1).
+    .. [1] Le & Nguyen, section 4.1.2, Eq. (1).
 
     Examples
     --------
@@ -332,7 +332,7 @@ def matching(y_true, y_pred, threshold=0.5):
 
     References
     ----------
-    .. [1] Seed 001, section 4.1.2, Eq. (2) (AP = TP / (TP + FP + FN)).
+    .. [1] Le & Nguyen, section 4.1.2, Eq. (2) (AP = TP / (TP + FP + FN)).
     .. [2] Schmidt et al., "Cell Detection with Star-Convex Polygons",
            MICCAI 2018 (StarDist evaluation code).
     .. [3] Stringer et al., "Cellpose: a generalist algorithm for cellular
@@ -380,7 +380,7 @@ def average_precision(y_true, y_pred, thresholds=(0.5, 0.75, 0.9)):
 
     References
     ----------
-    .. [1] Seed 001, section 4.1.2, Eq. (2).
+    .. [1] Le & Nguyen, section 4.1.2, Eq. (2).
     .. [2] Stringer et al., Nature Methods 18, 2021.
 
     Examples
@@ -418,7 +418,7 @@ def panoptic_quality(y_true, y_pred, threshold=0.5):
 
     Notes
     -----
-    Seed 000 reports these for single-class cell images (Table 1, computed
+    Ruiz Vargas et al. reports these for single-class cell images (Table 1, computed
     there with TorchMetrics). Background is not a class here: only the
     objects are scored. Both images empty gives (1, 1, 1); objects with no
     match (including one side empty) give (0, 0, 0).
@@ -426,7 +426,7 @@ def panoptic_quality(y_true, y_pred, threshold=0.5):
     References
     ----------
     .. [1] Kirillov et al., "Panoptic Segmentation", CVPR 2019.
-    .. [2] Seed 000, Table 1.
+    .. [2] Ruiz Vargas et al., Table 1.
 
     Examples
     --------
@@ -467,7 +467,7 @@ def seg_score(y_true, y_pred):
     ----------
     .. [1] Maška et al., "A benchmark for comparison of cell tracking
            algorithms", Bioinformatics 30(11), 2014.
-    .. [2] Seed 003, section 3.2.
+    .. [2] The SDF paper, section 3.2.
 
     Examples
     --------
@@ -503,7 +503,7 @@ def foreground_iou(y_true, y_pred):
 
     References
     ----------
-    .. [1] Seed 000, Table 1 (IoU).
+    .. [1] Ruiz Vargas et al., Table 1 (IoU).
 
     Examples
     --------
@@ -537,7 +537,7 @@ def foreground_dice(y_true, y_pred):
 
     References
     ----------
-    .. [1] Seed 000, Table 1 (Dice).
+    .. [1] Ruiz Vargas et al., Table 1 (Dice).
 
     Examples
     --------
@@ -568,7 +568,7 @@ def mean_matched_iou(y_true, y_pred, threshold=0.5):
 
     References
     ----------
-    .. [1] Seed 001, section 4.1.4 (mean IoU in the DBSCAN sensitivity study).
+    .. [1] Le & Nguyen, section 4.1.4 (mean IoU in the DBSCAN sensitivity study).
 
     Examples
     --------
@@ -628,13 +628,13 @@ def evaluate(y_true, y_pred):
     Notes
     -----
     The overlap table is computed once and shared by every score. The keys
-    match the rows of seed 000, Table 1 (IoU, Dice, PQ, SQ, RQ), plus the
-    AP scores of seeds 001 and 004 and SEG of seed 003. Empty-image
+    match the rows of Ruiz Vargas et al., Table 1 (IoU, Dice, PQ, SQ, RQ), plus the
+    AP scores of Le & Nguyen and Peters and SEG of the SDF paper. Empty-image
     conventions are those of the individual functions.
 
     References
     ----------
-    .. [1] Seed 000, Table 1.
+    .. [1] Ruiz Vargas et al., Table 1.
 
     Examples
     --------

@@ -6,11 +6,11 @@ Two backbones and a representation-aware wrapper:
   GroupNorm + SiLU, optional spatial dropout and max-pool or strided
   down-sampling.
 - :class:`AttentionUNet` -- a tutorial-scale variant of the MA-UNet of
-  seed 000 (§2.1.4): a transformer encoder over the bottleneck tokens and
+  Ruiz Vargas et al. (§2.1.4): a transformer encoder over the bottleneck tokens and
   attention in the decoder.
 - :func:`build_model` -- picks the output channels for a representation
   (``"poisson"``, ``"diffusion"``, ``"edt"``, ``"flows"``, ``"sdf"``) and, for
-  the signed distance function, attaches the learnable sigmoid of seed 003.
+  the signed distance function, attaches the learnable sigmoid of the SDF paper.
 
 All tensors are batch-first, ``(B, C, H, W)``.
 """
@@ -293,7 +293,7 @@ class UNet(nn.Module):
     ----------
     .. [1] O. Ronneberger, P. Fischer, T. Brox, "U-Net: Convolutional networks
        for biomedical image segmentation", MICCAI 2015.
-    .. [2] Seed 000, §2.1.4 (residual blocks, GroupNorm, SiLU, spatial dropout).
+    .. [2] Ruiz Vargas et al., §2.1.4 (residual blocks, GroupNorm, SiLU, spatial dropout).
 
     Examples
     --------
@@ -395,7 +395,7 @@ class UNet(nn.Module):
 class AttentionUNet(UNet):
     """U-Net with a bottleneck transformer and attention in the decoder.
 
-    A tutorial-scale version of the MA-UNet of seed 000 (§2.1.4): residual
+    A tutorial-scale version of the MA-UNet of Ruiz Vargas et al. (§2.1.4): residual
     GroupNorm/SiLU blocks with spatial dropout in the encoder, a transformer
     encoder over the bottleneck tokens, and "dual" attention in the decoder.
 
@@ -423,7 +423,7 @@ class AttentionUNet(UNet):
     :class:`torch.nn.TransformerEncoderLayer` s (GELU, ``heads`` heads) are
     applied.
 
-    Decoder: seed 000 only says "dual attention modules"; we read that as
+    Decoder: Ruiz Vargas et al. only says "dual attention modules"; we read that as
     (1) an additive attention gate that rescales each skip connection with a
     spatial map computed from the skip and the up-sampled decoder features
     (Oktay et al., 2018) and (2) squeeze-and-excitation channel attention
@@ -433,7 +433,7 @@ class AttentionUNet(UNet):
 
     References
     ----------
-    .. [1] Seed 000, §2.1.4 (MA-UNet) and Y. Cai, Y. Wang, "MA-Unet", ECNCT 2021.
+    .. [1] Ruiz Vargas et al., §2.1.4 (MA-UNet) and Y. Cai, Y. Wang, "MA-Unet", ECNCT 2021.
     .. [2] O. Oktay et al., "Attention U-Net: learning where to look for the
        pancreas", MIDL 2018.
     .. [3] J. Hu, L. Shen, G. Sun, "Squeeze-and-excitation networks", CVPR 2018.
@@ -477,24 +477,24 @@ class LearnableSigmoid(nn.Module):
     Parameters
     ----------
     alpha : float
-        Initial slope (seed 003 starts at 4).
+        Initial slope (the SDF paper starts at 4).
     beta : float
-        Initial offset (seed 003 starts at 0).
+        Initial offset (the SDF paper starts at 0).
 
     Notes
     -----
     .. math:: \\sigma_{\\alpha,\\beta}(z) = \\frac{1}{1 + e^{-(\\alpha z + \\beta)}}
 
-    Seed 003 (eq. 5) maps a predicted signed distance function to an inside
+    The SDF paper (eq. 5) maps a predicted signed distance function to an inside
     probability this way, with :math:`\\alpha, \\beta` trained with the
     network. :meth:`logits` returns :math:`\\alpha z + \\beta` (for
     numerically stable log-probabilities) and :meth:`tanh` the
     parameterised hyperbolic tangent :math:`2\\sigma_{\\alpha,\\beta}(z) - 1`
-    of seed 003 eq. 10 (see :mod:`fieldseg_core.losses` for why this form).
+    of the SDF paper eq. 10 (see :mod:`fieldseg_core.losses` for why this form).
 
     References
     ----------
-    .. [1] Seed 003, §2, eqs. 5 and 10.
+    .. [1] The SDF paper, §2, eqs. 5 and 10.
 
     Examples
     --------
@@ -637,7 +637,7 @@ def build_model(representation, ndim=2, arch="unet", in_channels=1, **kwargs):
         Output channels: 1 for "poisson", "diffusion", "edt", "sdf";
         ``ndim + 1`` for "flows" (see :class:`FieldModel` for the layout).
         For "sdf", ``model.sigmoid`` is a :class:`LearnableSigmoid` with
-        alpha = 4, beta = 0 (seed 003).
+        alpha = 4, beta = 0 (the SDF paper).
 
     Examples
     --------

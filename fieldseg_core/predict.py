@@ -4,22 +4,22 @@
   overlapping tiles with :func:`fieldseg_core.data.predict_tiled`) and get
   its raw output as a numpy array ``(C, H, W)``.
 - :func:`to_instances` -- the post-processing of each representation:
-  watershed for the scalar fields (seed 000) and for the signed distance
-  (seed 003), following the flows for the flow representation (seeds 001,
+  watershed for the scalar fields (Ruiz Vargas et al.) and for the signed distance
+  (the SDF paper), following the flows for the flow representation (Le & Nguyen,
   004).
 - :func:`predict_instances` -- both steps.
 - :func:`ideal_output` -- the output a perfect network would give for a
   target of :func:`fieldseg_core.data.make_target`, to check the
   post-processing on its own.
 - :func:`evaluate_model` -- mean scores of :func:`fieldseg_core.metrics.evaluate`
-  over a dataset (the columns of seed 000, Table 1).
+  over a dataset (the columns of Ruiz Vargas et al., Table 1).
 
 References
 ----------
-.. [1] Seed 000, Sec. 2.1.3 (watershed) and Table 1 (IoU, Dice, PQ, SQ, RQ).
-.. [2] Seed 001, Algorithm 1 (cell probability > 0.5, follow the flows, cluster).
-.. [3] Seed 003, Sec. 2 (signed distance with a learnable sigmoid).
-.. [4] Seed 004, Sec. 6.5 (tiling).
+.. [1] Ruiz Vargas et al., Sec. 2.1.3 (watershed) and Table 1 (IoU, Dice, PQ, SQ, RQ).
+.. [2] Le & Nguyen, Algorithm 1 (cell probability > 0.5, follow the flows, cluster).
+.. [3] The SDF paper, Sec. 2 (signed distance with a learnable sigmoid).
+.. [4] Peters, Sec. 6.5 (tiling).
 """
 
 from __future__ import annotations
@@ -240,7 +240,7 @@ def to_instances(output, representation, **params):
 
     References
     ----------
-    .. [1] Seed 000, Sec. 2.1.3; seed 001, Algorithm 1; seed 003, Sec. 2.
+    .. [1] Ruiz Vargas et al., Sec. 2.1.3; Le & Nguyen, Algorithm 1; the SDF paper, Sec. 2.
 
     Examples
     --------
@@ -384,7 +384,7 @@ def evaluate_model(model, dataset, representation=None, device=None, tile=None, 
 
     Notes
     -----
-    Scores are averaged per image, as in the per-dataset rows of seed 000,
+    Scores are averaged per image, as in the per-dataset rows of Ruiz Vargas et al.,
     Table 1 (IoU, Dice, PQ, SQ, RQ), to which we add AP at IoU 0.5.
 
     Examples

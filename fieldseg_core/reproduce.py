@@ -1,4 +1,4 @@
-"""Re-run the synthetic experiments of seed 001 and write a figure and a table for each.
+"""Re-run the synthetic experiments of Le & Nguyen and write a figure and a table for each.
 
 Usage::
 
@@ -32,7 +32,7 @@ chooses the settings, draws and writes.
 References
 ----------
 .. [1] Course report on Cellpose-SAM with a from-scratch flow-field
-   re-implementation (``seeds/001``), Sec. 4.1, Table 4, Figs. 5-6.
+   re-implementation , Sec. 4.1, Table 4, Figs. 5-6.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ __all__ = ["STUDIES", "main"]
 
 #: Study id -> one-line description (the ids ``--list`` prints).
 STUDIES = {
-    "table4": "seed 001 Table 4: mean IoU on synthetic scenarios Ex 1-7",
-    "fig5": "seed 001 Fig. 5: DBSCAN eps stress test, 20 cells, N = 20",
-    "fig6": "seed 001 Fig. 6: eps x Euler iterations (0-200)",
+    "table4": "Le & Nguyen Table 4: mean IoU on synthetic scenarios Ex 1-7",
+    "fig5": "Le & Nguyen Fig. 5: DBSCAN eps stress test, 20 cells, N = 20",
+    "fig6": "Le & Nguyen Fig. 6: eps x Euler iterations (0-200)",
     "flows": "centroid vs heat vs EDT vs truncated-SDF flows: accuracy and convergence",
 }
 
@@ -265,7 +265,7 @@ _RUNNERS = {"table4": _run_table4, "fig5": _run_fig5, "fig6": _run_fig6, "flows"
 def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m fieldseg_core.reproduce",
-        description="Re-run the synthetic flow-field experiments of seed 001 "
+        description="Re-run the synthetic flow-field experiments of Le & Nguyen "
                     "(writes ID.png and ID.csv).")
     parser.add_argument("study", nargs="?", choices=tuple(STUDIES) + ("all",),
                         help="study id (see --list), or 'all'")

@@ -11,7 +11,7 @@ paper 000 (sec. 2.1.3) segments it in three steps:
 
 References
 ----------
-.. [1] Seed 000, sec. 2.1.3 (watershed segmentation).
+.. [1] Ruiz Vargas et al., sec. 2.1.3 (watershed segmentation).
 .. [2] S. Beucher, C. Lantuejoul, "Use of watersheds in contour detection",
    Proc. Int. Workshop on Image Processing, 1979.
 .. [3] P. Soille, *Morphological Image Analysis*, 2nd ed., Springer (2003),
@@ -99,7 +99,7 @@ def field_markers(field, h=0.1, foreground=None):
 
 
 def watershed_from_field(field, eps=0.05, h=0.1, mask=None):
-    r"""Segment a scalar field into instances (seed 000's watershed).
+    r"""Segment a scalar field into instances (Ruiz Vargas et al.'s watershed).
 
     Parameters
     ----------
@@ -109,9 +109,9 @@ def watershed_from_field(field, eps=0.05, h=0.1, mask=None):
         prediction of one.
     eps : float, optional
         Background threshold: pixels with ``field < eps`` are background.
-        Seed 000 reports :math:`\epsilon \in [0.05, 0.10]` working well.
+        Ruiz Vargas et al. reports :math:`\epsilon \in [0.05, 0.10]` working well.
     h : float, optional
-        Marker height (h-maxima, see :func:`field_markers`); seed 000 uses
+        Marker height (h-maxima, see :func:`field_markers`); Ruiz Vargas et al. uses
         :math:`h \in [0.05, 0.40]`. Smaller ``h`` splits more, larger merges more.
     mask : (M, N[, P]) array of bool, optional
         Extra foreground restriction, combined with ``field >= eps``.

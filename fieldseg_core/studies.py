@@ -43,9 +43,9 @@ Clustering
 References
 ----------
 .. [1] Course report on Cellpose-SAM with a from-scratch flow-field
-   re-implementation (``seeds/001``), Sec. 4.1, Algorithm 1, Table 4,
+   re-implementation , Sec. 4.1, Algorithm 1, Table 4,
    Figs. 5-6.
-.. [2] "Vector fields for instance segmentation" (``seeds/004``), Sec. 2-6.
+.. [2] "Vector fields for instance segmentation" (Peters), Sec. 2-6.
 """
 
 from __future__ import annotations
@@ -78,10 +78,10 @@ FLOWS = {
     "tsdf": flows.tsdf_flows,
 }
 
-#: The seven scenarios of seed 001, Table 4.
+#: The seven scenarios of Le & Nguyen, Table 4.
 TABLE4_SCENARIOS = ("ex1", "ex2", "ex3", "ex4", "ex5", "ex6", "ex7")
 
-#: Numbers stated in the text under Fig. 5 of seed 001 (20 cells, N = 20),
+#: Numbers stated in the text under Fig. 5 of Le & Nguyen (20 cells, N = 20),
 #: by ``eps``; only the counts the report gives are listed.
 PAPER_FIG5 = {
     0.5: {"tp": None, "fp": 6, "fn": None, "mean_iou": 0.747},
@@ -180,7 +180,7 @@ def score(y_true, y_pred):
 
     References
     ----------
-    .. [1] seeds/001, Sec. 4.1.2 (IoU, AP50) and 4.1.4 (mean IoU).
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 4.1.2 (IoU, AP50) and 4.1.4 (mean IoU).
 
     Examples
     --------
@@ -263,7 +263,7 @@ def labels_from_points(points, mask, cluster="dbscan", eps=1.5, min_samples=5):
         The foreground; ``mask.sum()`` must equal ``n_fg``.
     cluster : {"dbscan", "sinks"}, optional
         :func:`fieldseg_core.dynamics.cluster_dbscan` (rounded points, as in
-        Algorithm 1 of seed 001) or :func:`fieldseg_core.dynamics.cluster_sinks`.
+        Algorithm 1 of Le & Nguyen) or :func:`fieldseg_core.dynamics.cluster_sinks`.
     eps : float, optional
         DBSCAN radius in pixels (DBSCAN only).
     min_samples : int, optional
@@ -321,7 +321,7 @@ def _same_partition(a, b):
 def synthetic_benchmark(scenarios=TABLE4_SCENARIOS, seeds=(0,), flow="heat", cluster="dbscan",
                         n_iter=200, eps=1.5, min_samples=5, step=1.0, device=None,
                         progress=True):
-    """Segment the synthetic scenarios of seed 001, Table 4, from their ideal flows.
+    """Segment the synthetic scenarios of Le & Nguyen, Table 4, from their ideal flows.
 
     Parameters
     ----------
@@ -355,7 +355,7 @@ def synthetic_benchmark(scenarios=TABLE4_SCENARIOS, seeds=(0,), flow="heat", clu
         ``n_iter``, ``eps``, ``min_samples``, ``n_cells``, the keys of
         :func:`score` (``n_true``, ``n_pred``, ``tp``, ``fp``, ``fn``,
         ``ap50``, ``mean_iou``, ``mean_matched_iou``) and ``paper_mean_iou``
-        (seed 001, Table 4; None for scenarios it does not list).
+        (Le & Nguyen, Table 4; None for scenarios it does not list).
 
     Notes
     -----
@@ -366,7 +366,7 @@ def synthetic_benchmark(scenarios=TABLE4_SCENARIOS, seeds=(0,), flow="heat", clu
 
     References
     ----------
-    .. [1] seeds/001, Sec. 4.1.3 and Table 4.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 4.1.3 and Table 4.
 
     Examples
     --------
@@ -400,7 +400,7 @@ def synthetic_benchmark(scenarios=TABLE4_SCENARIOS, seeds=(0,), flow="heat", clu
 def epsilon_stress_test(eps_values=(0.5, 1.5, 5.0), n_iter=20, seed=0, flow="centroid",
                         min_samples=5, step=1.0, scenario="stress20", device=None,
                         progress=True):
-    """DBSCAN ``eps`` on unconverged end points: seed 001, Fig. 5.
+    """DBSCAN ``eps`` on unconverged end points: Le & Nguyen, Fig. 5.
 
     Parameters
     ----------
@@ -442,7 +442,7 @@ def epsilon_stress_test(eps_values=(0.5, 1.5, 5.0), n_iter=20, seed=0, flow="cen
 
     References
     ----------
-    .. [1] seeds/001, Sec. 4.1.4 and Fig. 5.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 4.1.4 and Fig. 5.
 
     Examples
     --------
@@ -477,7 +477,7 @@ def epsilon_iterations_grid(eps_values=(0.5, 1.0, 1.5, 2.5, 5.0),
                             iterations=tuple(range(0, 201, 10)), seed=0, flow="centroid",
                             min_samples=5, step=1.0, scenario="stress20", device=None,
                             progress=True):
-    """Scores over a grid of DBSCAN ``eps`` and Euler iterations: seed 001, Fig. 6.
+    """Scores over a grid of DBSCAN ``eps`` and Euler iterations: Le & Nguyen, Fig. 6.
 
     Parameters
     ----------
@@ -506,7 +506,7 @@ def epsilon_iterations_grid(eps_values=(0.5, 1.0, 1.5, 2.5, 5.0),
 
     References
     ----------
-    .. [1] seeds/001, Sec. 4.1.4 and Fig. 6.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 4.1.4 and Fig. 6.
 
     Examples
     --------
@@ -621,8 +621,8 @@ def flow_type_comparison(scenarios=TABLE4_SCENARIOS, flows=("centroid", "heat", 
 
     References
     ----------
-    .. [1] seeds/001, Sec. 4.1.
-    .. [2] seeds/004, Sec. 3, 4 and 6.4.
+    .. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 4.1.
+    .. [2] Peters, *Vector fields for instance segmentation*, Sec. 3, 4 and 6.4.
 
     Examples
     --------

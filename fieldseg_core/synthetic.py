@@ -55,7 +55,7 @@ References
 ----------
 .. [1] Course report on Cellpose-SAM with a from-scratch flow-field
    re-implementation, Sec. 4.1.3 (Table 4, scenarios Ex 1-7) and Sec. 4.1.4
-   (20-cell high-overlap stress test, Fig. 5).  ``seeds/001``.
+   (20-cell high-overlap stress test, Fig. 5). .
 """
 
 from __future__ import annotations
@@ -527,7 +527,7 @@ def random_cells(shape, n_cells, kind="ellipse", radius_range=(8, 14), aspect_ra
 
     References
     ----------
-    .. [1] Course report on Cellpose-SAM, Sec. 4.1.3, Table 4 (``seeds/001``).
+    .. [1] Course report on Cellpose-SAM, Sec. 4.1.3, Table 4 .
 
     Examples
     --------
@@ -667,7 +667,7 @@ def render_image(labels, seed=0, snr=20.0, blur_sigma=1.0, texture=0.2, illumina
     References
     ----------
     .. [1] Course report on Cellpose-SAM, Sec. 5 limitation 1 (synthetic data
-       lacks noise, blur and contrast variation), ``seeds/001``.
+       lacks noise, blur and contrast variation).
 
     Examples
     --------
@@ -723,7 +723,7 @@ def _preset(description, n_cells, kind, radius_range, aspect_range, overlap, pla
             "placement": placement, "source": source, "paper_mean_iou": paper_mean_iou}
 
 
-#: Synthetic scenarios of seed 001 Table 4 (Ex 1-7) plus the 20-cell stress
+#: Synthetic scenarios of Le & Nguyen Table 4 (Ex 1-7) plus the 20-cell stress
 #: test of its Fig. 5, as ``name -> dict``: the :func:`random_cells` arguments
 #: (``shape``, ``n_cells``, ``kind``, ``radius_range``, ``aspect_range``,
 #: ``overlap``, ``placement``), a one-line ``description``, the ``source`` and
@@ -732,23 +732,23 @@ def _preset(description, n_cells, kind, radius_range, aspect_range, overlap, pla
 #: factors follow the report; image size, radii and placement are our choice.
 SCENARIOS = {
     "ex1": _preset("Baseline: 12 cells of mixed shapes, moderate overlap", 12, "mixed",
-                   (12, 18), (1.0, 2.5), 0.6, "clustered", "seed 001, Table 4, Ex 1", 0.994),
+                   (12, 18), (1.0, 2.5), 0.6, "clustered", "Le & Nguyen, Table 4, Ex 1", 0.994),
     "ex2": _preset("High-overlap ellipses: 10 cells", 10, "ellipse", (12, 18), (1.2, 2.5),
-                   0.8, "clustered", "seed 001, Table 4, Ex 2", 1.000),
+                   0.8, "clustered", "Le & Nguyen, Table 4, Ex 2", 1.000),
     "ex3": _preset("Long thin cells: 8 ellipses with aspect ratio 4-6, low overlap", 8,
-                   "ellipse", (9, 13), (4.0, 6.0), 0.2, "uniform", "seed 001, Table 4, Ex 3",
+                   "ellipse", (9, 13), (4.0, 6.0), 0.2, "uniform", "Le & Nguyen, Table 4, Ex 3",
                    0.987),
     "ex4": _preset("Highly elongated: 10 ellipses with aspect ratio 5-8", 10, "ellipse",
-                   (8, 11), (5.0, 8.0), 0.3, "uniform", "seed 001, Table 4, Ex 4", 0.980),
+                   (8, 11), (5.0, 8.0), 0.3, "uniform", "Le & Nguyen, Table 4, Ex 4", 0.980),
     "ex5": _preset("High density: 30 circular cells", 30, "disk", (14, 19), (1.0, 1.0), 0.7,
-                   "clustered", "seed 001, Table 4, Ex 5", 0.834),
+                   "clustered", "Le & Nguyen, Table 4, Ex 5", 0.834),
     "ex6": _preset("Sparse line-like cells: 6 filaments with aspect ratio 8-12", 6, "line",
-                   (8, 11), (8.0, 12.0), 0.1, "uniform", "seed 001, Table 4, Ex 6", 0.891),
+                   (8, 11), (8.0, 12.0), 0.1, "uniform", "Le & Nguyen, Table 4, Ex 6", 0.891),
     "ex7": _preset("Extreme overlap: 10 cells of mixed shapes", 10, "mixed", (14, 20),
-                   (1.0, 2.5), 0.95, "clustered", "seed 001, Table 4, Ex 7", 0.976),
+                   (1.0, 2.5), 0.95, "clustered", "Le & Nguyen, Table 4, Ex 7", 0.976),
     "stress20": _preset("Stress test: 20 cells of mixed shapes with high overlap", 20,
                         "mixed", (12, 18), (1.0, 2.5), 0.9, "clustered",
-                        "seed 001, Sec. 4.1.4, Fig. 5"),
+                        "Le & Nguyen, Sec. 4.1.4, Fig. 5"),
 }
 
 _GENERATOR_KEYS = ("shape", "n_cells", "kind", "radius_range", "aspect_range", "overlap",
@@ -761,7 +761,7 @@ def scenario(name, seed=0):
     Parameters
     ----------
     name : str
-        ``"ex1"`` ... ``"ex7"`` (seed 001 Table 4) or ``"stress20"``.
+        ``"ex1"`` ... ``"ex7"`` (Le & Nguyen Table 4) or ``"stress20"``.
     seed : int
         Seed for both the cell layout and the rendering.
 
@@ -774,7 +774,7 @@ def scenario(name, seed=0):
 
     References
     ----------
-    .. [1] Course report on Cellpose-SAM, Table 4 and Fig. 5 (``seeds/001``).
+    .. [1] Course report on Cellpose-SAM, Table 4 and Fig. 5 .
 
     Examples
     --------

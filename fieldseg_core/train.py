@@ -1,7 +1,7 @@
 """Training loop for the field-regression networks, with a command-line interface.
 
 - :func:`cosine_warmup_schedule` -- linear warmup then cosine decay to a
-  fraction of the initial learning rate (seed 000, Sec. 2.1.4).
+  fraction of the initial learning rate (Ruiz Vargas et al., Sec. 2.1.4).
 - :func:`loss_for` -- the loss of each representation.
 - :func:`train` -- AdamW, the schedule, mixed precision on CUDA, per-epoch
   checkpoints that resume bit-for-bit on the CPU, optional evaluation.
@@ -12,7 +12,7 @@
 
 References
 ----------
-.. [1] Seed 000, *Single tensor cell segmentation using scalar field
+.. [1] Ruiz Vargas et al., *Single tensor cell segmentation using scalar field
    representations*, Sec. 2.1.4 (AdamW, learning rate 1e-4, weight decay
    1e-5, cosine annealing with a 10-epoch warmup down to 1 % of the initial
    rate over 200 epochs).
@@ -94,7 +94,7 @@ def cosine_warmup_schedule(optimizer, warmup_steps, total_steps, final_fraction=
     total_steps : int
         Step at which the decay ends, ``>= warmup_steps``.
     final_fraction : float
-        Final rate as a fraction of the peak, in [0, 1]; seed 000 decays to 1 %.
+        Final rate as a fraction of the peak, in [0, 1]; Ruiz Vargas et al. decays to 1 %.
 
     Returns
     -------
@@ -117,11 +117,11 @@ def cosine_warmup_schedule(optimizer, warmup_steps, total_steps, final_fraction=
 
     so the first step already uses :math:`1/W` of the peak (not 0), the
     peak is reached at step :math:`W - 1`, and the factor is :math:`f`
-    from step :math:`T` on. Seed 000 warms up for 10 of 200 epochs.
+    from step :math:`T` on. Ruiz Vargas et al. warms up for 10 of 200 epochs.
 
     References
     ----------
-    .. [1] Seed 000, Sec. 2.1.4.
+    .. [1] Ruiz Vargas et al., Sec. 2.1.4.
 
     Examples
     --------
@@ -187,13 +187,13 @@ def loss_for(representation):
         outputs and targets of :func:`fieldseg_core.data.make_target`:
 
         - scalar fields: :func:`~fieldseg_core.losses.field_l1_loss` (the
-          :math:`\\ell_1` regression of seed 000);
+          :math:`\\ell_1` regression of Ruiz Vargas et al.);
         - ``"flows"``: :func:`~fieldseg_core.losses.flow_loss` with the
           target's last channel as the cell probability (the network learns
           5 x the unit flows);
         - ``"sdf"``: :func:`~fieldseg_core.losses.unified_sdf_loss` with the
           model's learnable sigmoid (``model.sigmoid``, or the plain
-          logistic function if the model has none) and seed 003's weights,
+          logistic function if the model has none) and the SDF paper's weights,
           every term averaged over pixels (``reduction="mean"``) so its
           size does not grow with the crop.
 
@@ -312,15 +312,15 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
     batch_size : int
         Images per step.
     lr : float
-        Peak learning rate. Seed 000 uses 1e-4 over 200 epochs; the larger
+        Peak learning rate. Ruiz Vargas et al. uses 1e-4 over 200 epochs; the larger
         default suits the short runs of the book.
     weight_decay : float
-        AdamW's decoupled weight decay (seed 000: 1e-5).
+        AdamW's decoupled weight decay (Ruiz Vargas et al.: 1e-5).
     warmup_epochs : float, optional
-        Warmup length in epochs; default 5 % of the run (seed 000's 10 of
+        Warmup length in epochs; default 5 % of the run (Ruiz Vargas et al.'s 10 of
         200), at least one step.
     final_fraction : float
-        Final learning rate as a fraction of ``lr`` (seed 000: 0.01).
+        Final learning rate as a fraction of ``lr`` (Ruiz Vargas et al.: 0.01).
     device : str or torch.device, optional
         Default CUDA when available, else CPU.
     amp : bool, optional
@@ -380,7 +380,7 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
 
     References
     ----------
-    .. [1] Seed 000, Sec. 2.1.4.
+    .. [1] Ruiz Vargas et al., Sec. 2.1.4.
 
     Examples
     --------

@@ -301,7 +301,7 @@ def test_tile_starts_cover_with_dynamic_overlap(length, tile, overlap):
         assert starts == [0]
         return
     assert starts[-1] == length - tile                         # flush with the border
-    assert len(starts) == 1 + -(-(length - tile) // stride)    # seed 004's tile count
+    assert len(starts) == 1 + -(-(length - tile) // stride)    # Peters's tile count
     gaps = np.diff(starts)
     assert (gaps <= stride).all() and (gaps > 0).all()        # overlap >= requested
     assert (gaps[:-1] == stride).all()                        # only the last one shifts

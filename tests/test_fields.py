@@ -54,7 +54,7 @@ def laplacian_same_cell(u, labels):
 
 
 def reference_poisson_lu(labels):
-    """Per-cell sparse LU of the 5/7-point system, as seed 000 describes it."""
+    """Per-cell sparse LU of the 5/7-point system, as Ruiz Vargas et al. describe it."""
     out = np.zeros(labels.shape)
     for cell_id in np.unique(labels[labels > 0]):
         inside = labels == cell_id
@@ -299,7 +299,7 @@ def test_iteration_cap_warns():
         diffusion_field(labels, method="iterate", max_iter=5)
 
 
-# --- signed distance (seed 003) ---------------------------------------------------------
+# --- signed distance (the SDF paper) ------------------------------------------------
 
 
 def test_signed_distance_is_exact_and_changes_sign_at_the_border():

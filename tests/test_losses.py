@@ -101,7 +101,7 @@ def test_flow_loss_3d_and_validation():
 
 
 # --------------------------------------------------------------------------- #
-# SDF losses (seed 003)
+# SDF losses (the SDF paper)
 # --------------------------------------------------------------------------- #
 def test_soft_boundary_hand_values():
     phi = t([0.0, 1.0, -2.0])
@@ -198,7 +198,7 @@ def test_sdf_validation():
 
 
 # --------------------------------------------------------------------------- #
-# IVP loss (seed 004)
+# IVP loss (Peters)
 # --------------------------------------------------------------------------- #
 def _constant_flows(batch_vectors, shape=(12, 12)):
     """Flows (B, 2, H, W) equal to one constant vector per batch element."""
@@ -293,7 +293,7 @@ def test_tversky_loss_perfect_prediction_and_batch_mean():
 
 
 # --------------------------------------------------------------------------- #
-# physics priors (seed 002)
+# physics priors (the physics-priors preprint)
 # --------------------------------------------------------------------------- #
 def test_reaction_diffusion_residual_hand_value():
     u = torch.zeros(1, 1, 3, 4, dtype=torch.float64)
