@@ -31,6 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
+from ._labels import compact_ids
+
 
 def neighbour_offsets(ndim, connectivity):
     """Offsets of the neighbourhood: ``1`` -> 2*ndim faces, ``ndim`` -> 3**ndim - 1."""
@@ -191,6 +193,8 @@ def _aggregate(coords, cells, shape):
     """Aggregate nodes sharing a 2x-coarser grid position and a cell id."""
     coarse_shape = tuple((s + 1) // 2 for s in shape)
     coarse_flat = np.ravel_multi_index(tuple((coords // 2).T), coarse_shape).astype(np.int64)
+    # Compact ids keep the key below n_coarse * n_cells (no int64 overflow for huge ids).
+    _, cells = compact_ids(cells)
     n_ids = int(cells.max()) + 1
     keys, agg = np.unique(coarse_flat * n_ids + cells, return_inverse=True)
     coarse_coords = np.stack(np.unravel_index(keys // n_ids, coarse_shape), axis=1)

@@ -11,6 +11,20 @@ import numbers
 import numpy as np
 
 
+def as_array(value):
+    """``np.asarray``, also for torch tensors (detached and moved to the CPU first).
+
+    A tensor that requires grad cannot go through ``np.asarray``; the
+    post-processing functions only read values, so they take a detached copy.
+    """
+    if type(value).__module__.startswith("torch") and hasattr(value, "detach"):
+        value = value.detach().cpu()
+        if value.dtype.is_floating_point and value.element_size() < 4:
+            value = value.float()  # numpy has no bfloat16
+        return value.numpy()
+    return np.asarray(value)
+
+
 def validate_labels(labels, name="labels", ndims=(2, 3)):
     """Check an integer label image and return it as a numpy array.
 
@@ -35,7 +49,7 @@ def validate_labels(labels, name="labels", ndims=(2, 3)):
     ValueError
         If it is empty, has a disallowed number of dimensions or negative ids.
     """
-    arr = np.asarray(labels)
+    arr = as_array(labels)
     if arr.dtype == bool:
         arr = arr.astype(np.int32)
     if not np.issubdtype(arr.dtype, np.integer):
@@ -53,8 +67,11 @@ def validate_labels(labels, name="labels", ndims=(2, 3)):
 
 
 def validate_field(field, name="field", ndims=(2, 3)):
-    """Check a real-valued, finite N-D field and return it as a float ndarray."""
-    arr = np.asarray(field)
+    """Check a real-valued, finite N-D field and return it as a float ndarray.
+
+    Torch tensors are accepted (a detached CPU copy is used).
+    """
+    arr = as_array(field)
     if arr.dtype == bool or not (
         np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)
     ):
@@ -115,7 +132,7 @@ def validate_mask(mask, shape, name="mask"):
     """Check an optional boolean mask matching ``shape``; return a bool array or None."""
     if mask is None:
         return None
-    arr = np.asarray(mask)
+    arr = as_array(mask)
     if arr.dtype != bool:
         if not np.issubdtype(arr.dtype, np.integer):
             raise TypeError(f"{name} must be a boolean array, got dtype {arr.dtype}")
@@ -123,3 +140,30 @@ def validate_mask(mask, shape, name="mask"):
     if arr.shape != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {arr.shape}")
     return arr
+
+
+def resolve_device(device, name="device"):
+    """A :class:`torch.device` from ``None`` (CUDA when available, else CPU), a string or a device.
+
+    Raises
+    ------
+    TypeError
+        If ``device`` is neither None, a string nor a torch.device.
+    ValueError
+        If the string names no torch device, or names CUDA on a machine without it.
+    """
+    import torch
+
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if not isinstance(device, (str, torch.device)):
+        raise TypeError(f"{name} must be None, a string or a torch.device, "
+                        f"got {type(device).__name__}")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"{name} must name a torch device such as 'cpu' or 'cuda', "
+                         f"got {device!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name} is {str(device)!r} but CUDA is not available on this machine")
+    return device

@@ -40,7 +40,15 @@ import contextlib
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._validate import validate_field, validate_labels, validate_mask, validate_number
+from ._labels import compact_labels
+from ._validate import (
+    as_array,
+    resolve_device,
+    validate_field,
+    validate_labels,
+    validate_mask,
+    validate_number,
+)
 
 __all__ = [
     "euler_integrate",
@@ -72,16 +80,6 @@ def _validate_foreground(mask, shape, name="mask"):
     if mask is None:
         raise TypeError(f"{name} must be a boolean array of shape {tuple(shape)}, got None")
     return validate_mask(mask, shape, name)
-
-
-def _resolve_device(device):
-    import torch
-
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if isinstance(device, (str, torch.device)):
-        return torch.device(device)
-    raise TypeError(f"device must be None, a string or a torch.device, got {type(device).__name__}")
 
 
 def _validate_torch_inputs(flows, positions):
@@ -331,7 +329,7 @@ def follow_flows(flows, mask, n_iter=200, step=1.0, suppress=False, device=None,
     mask = _validate_foreground(mask, flows.shape[1:])
     n_iter = validate_number(n_iter, "n_iter", low=0, integer=True)
     step = validate_number(step, "step")
-    dev = _resolve_device(device)
+    dev = resolve_device(device)
     ndim = flows.shape[0]
     start = np.stack(np.nonzero(mask), axis=1).astype(np.float32)
     if start.shape[0] == 0:
@@ -359,7 +357,7 @@ def follow_flows(flows, mask, n_iter=200, step=1.0, suppress=False, device=None,
 # --------------------------------------------------------------------------
 
 def _validate_points(points, name="points"):
-    arr = np.asarray(points)
+    arr = as_array(points)
     if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise TypeError(f"{name} must be a real-valued array, got dtype {arr.dtype}")
     if arr.ndim != 2 or arr.shape[1] < 1:
@@ -472,7 +470,8 @@ def cluster_sinks(positions, shape, smooth_sigma=1.0, min_count=10):
     Parameters
     ----------
     positions : (n, ndim) array of float
-        Final positions in index coordinates of an image of ``shape``.
+        Final positions in index coordinates of an image of ``shape``; each
+        must round to a pixel of the image (a ValueError otherwise).
     shape : tuple of int
         Spatial shape of the image (defines the histogram grid).
     smooth_sigma : float, optional
@@ -532,8 +531,14 @@ def cluster_sinks(positions, shape, smooth_sigma=1.0, min_count=10):
         return np.zeros(0, dtype=np.intp)
 
     bins = np.rint(positions).astype(np.intp)
-    for axis, size in enumerate(shape):
-        np.clip(bins[:, axis], 0, size - 1, out=bins[:, axis])
+    outside = (bins < 0) | (bins >= np.array(shape))
+    if outside.any():
+        # Clipping would pile distant points onto the border and merge their sinks.
+        row = int(np.flatnonzero(outside.any(axis=1))[0])
+        raise ValueError(
+            f"positions must lie inside shape {shape} (index coordinates in [0, size - 1], "
+            f"as follow_flows returns them); point {row} is {positions[row].tolist()}"
+        )
     # Work on the bounding box of occupied bins (plus a margin for the filters).
     margin = int(np.ceil(4 * smooth_sigma)) + 1
     low = np.maximum(bins.min(axis=0) - margin, 0)
@@ -566,11 +571,16 @@ def cluster_sinks(positions, shape, smooth_sigma=1.0, min_count=10):
 
 def _foreground(mask, shape, prob_threshold):
     """Foreground from a boolean mask or a cell-probability map."""
-    arr = np.asarray(mask)
+    arr = as_array(mask)
     if np.issubdtype(arr.dtype, np.floating):
         prob = validate_field(arr, "mask", ndims=(len(shape),))
         if prob.shape != tuple(shape):
             raise ValueError(f"mask must have shape {tuple(shape)} (flows.shape[1:]), got {prob.shape}")
+        if prob.min() < 0 or prob.max() > 1:
+            raise ValueError(
+                f"mask as a probability map must lie in [0, 1], got values in "
+                f"[{prob.min():.3g}, {prob.max():.3g}] (logits? apply a sigmoid first)"
+            )
         return prob > prob_threshold
     return _validate_foreground(arr, shape)
 
@@ -596,14 +606,6 @@ def _flow_errors(masks, flows):
     return err / np.maximum(counts, 1)
 
 
-def _relabel_sequential(labels):
-    """Renumber the ids present in a non-negative label image to 1..n (keeping order)."""
-    present = np.bincount(labels.ravel()) > 0
-    present[0] = False
-    lookup = np.cumsum(present, dtype=np.int64) * present
-    return lookup[labels].astype(np.int32)
-
-
 def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppress=False,
                      eps=2.2, min_samples=15, prob_threshold=0.5, flow_threshold=None,
                      min_size=15, device=None, method="euler"):
@@ -614,10 +616,12 @@ def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppres
     flows : (ndim, *spatial) array of float
         Flow field (ndim = 2 or 3), component ``k`` along array axis ``k``.
     mask : (*spatial) array
-        Either a boolean foreground mask, or a float cell-probability map whose
-        pixels ``> prob_threshold`` are foreground.
+        Either a boolean foreground mask, or a float cell-probability map
+        (values in [0, 1]; logits are refused) whose pixels
+        ``> prob_threshold`` are foreground.
     n_iter : int, optional
-        Euler steps (Cellpose: 200).
+        Euler steps (Cellpose: 200); >= 1 with ``cluster="sinks"`` (pixels
+        that have not moved make no histogram peak), >= 0 with DBSCAN.
     cluster : {"sinks", "dbscan"}, optional
         :func:`cluster_sinks` (histogram peaks, default) or
         :func:`cluster_dbscan`.
@@ -629,7 +633,8 @@ def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppres
         DBSCAN parameters, used with ``cluster="dbscan"`` (defaults from seed
         004, Sec. 6.4: eps in 2.1-2.3, min_samples 15).
     prob_threshold : float, optional
-        Threshold for a probability map (Algorithm 1 of Le & Nguyen uses 0.5).
+        Threshold for a probability map, in (0, 1) (Algorithm 1 of Le & Nguyen
+        uses 0.5).
     flow_threshold : float or None, optional
         If given, drop masks whose flow error exceeds it (see Notes).
     min_size : int, optional
@@ -679,10 +684,13 @@ def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppres
     """
     flows = _validate_flow_array(flows)
     shape = flows.shape[1:]
-    prob_threshold = validate_number(prob_threshold, "prob_threshold")
+    prob_threshold = validate_number(prob_threshold, "prob_threshold", low=0.0, high=1.0,
+                                     low_inclusive=False, high_inclusive=False)
     foreground = _foreground(mask, shape, prob_threshold)
     if cluster not in ("sinks", "dbscan"):
         raise ValueError(f"cluster must be 'sinks' or 'dbscan', got {cluster!r}")
+    # Unmoved pixels are one per bin: no histogram peak, so "sinks" needs steps.
+    n_iter = validate_number(n_iter, "n_iter", low=1 if cluster == "sinks" else 0, integer=True)
     min_size = validate_number(min_size, "min_size", low=0, integer=True)
     if flow_threshold is not None:
         flow_threshold = validate_number(flow_threshold, "flow_threshold", low=0)
@@ -701,33 +709,17 @@ def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppres
     labels[foreground] = point_labels
     labels = _remove_small(labels, min_size)
     if flow_threshold is not None and labels.max() > 0:
-        labels = _relabel_sequential(labels)
+        labels = compact_labels(labels)[0]
         errors = _flow_errors(labels, flows)
         bad = errors > flow_threshold
         bad[0] = False
         labels = np.where(bad[labels], 0, labels)
-    return _relabel_sequential(labels)
+    return compact_labels(labels)[0]
 
 
 # --------------------------------------------------------------------------
 # 3D from 2D slices
 # --------------------------------------------------------------------------
-
-def _iou_matrix(previous, current):
-    """IoU between every object of two label slices (background row/col dropped)."""
-    prev_ids, prev_idx = np.unique(previous, return_inverse=True)
-    cur_ids, cur_idx = np.unique(current, return_inverse=True)
-    n_prev, n_cur = prev_ids.size, cur_ids.size
-    overlap = np.bincount(prev_idx.ravel() * n_cur + cur_idx.ravel(),
-                          minlength=n_prev * n_cur).reshape(n_prev, n_cur)
-    area_prev = overlap.sum(axis=1)
-    area_cur = overlap.sum(axis=0)
-    union = area_prev[:, None] + area_cur[None, :] - overlap
-    iou = overlap / np.maximum(union, 1)
-    keep_prev = prev_ids > 0
-    keep_cur = cur_ids > 0
-    return iou[np.ix_(keep_prev, keep_cur)], prev_ids[keep_prev], cur_ids[keep_cur]
-
 
 def stitch_3d(masks_2d, iou_threshold=0.25):
     """Link a stack of independent 2D segmentations into 3D objects by IoU.
@@ -778,7 +770,10 @@ def stitch_3d(masks_2d, iou_threshold=0.25):
     """
     from scipy.optimize import linear_sum_assignment
 
-    masks_2d = validate_labels(masks_2d, "masks_2d", ndims=(3,))
+    from .metrics import _iou_from_overlap, _overlap_table
+
+    # Compact ids: the per-slice look-up table below is sized by the largest id.
+    masks_2d, _ = compact_labels(validate_labels(masks_2d, "masks_2d", ndims=(3,)))
     iou_threshold = validate_number(iou_threshold, "iou_threshold", low=0,
                                     low_inclusive=False, high=1)
     out = np.zeros(masks_2d.shape, dtype=np.int64)
@@ -791,7 +786,8 @@ def stitch_3d(masks_2d, iou_threshold=0.25):
             continue
         new_ids = np.zeros(cur_ids.size, dtype=np.int64)
         if z > 0 and out[z - 1].any():
-            iou, prev_ids, _ = _iou_matrix(out[z - 1], current)
+            overlap, prev_ids, _ = _overlap_table(out[z - 1], current)
+            iou = _iou_from_overlap(overlap)
             rows, cols = linear_sum_assignment(iou, maximize=True)
             good = iou[rows, cols] >= iou_threshold
             new_ids[cols[good]] = prev_ids[rows[good]]
@@ -801,4 +797,4 @@ def stitch_3d(masks_2d, iou_threshold=0.25):
         lookup = np.zeros(int(cur_ids.max()) + 1, dtype=np.int64)
         lookup[cur_ids] = new_ids
         out[z] = lookup[current]
-    return _relabel_sequential(out)
+    return compact_labels(out)[0]

@@ -34,6 +34,7 @@ import warnings
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._labels import compact_ids, compact_labels
 from ._multigrid import CellGraph, MultigridPreconditioner, solve_spd
 from ._validate import validate_labels, validate_number
 
@@ -49,35 +50,28 @@ __all__ = [
 ]
 
 
-def _cell_index(cells):
-    """Unique cell ids and each value's position among them.
-
-    A bincount look-up table is O(n) and avoids sorting; ids far larger than
-    the number of values fall back to :func:`numpy.unique`.
-    """
-    if cells.size and cells.max() < 4 * cells.size + 1024:
-        present = np.bincount(cells) > 0
-        ids = np.flatnonzero(present)
-        lookup = np.cumsum(present) - 1
-        return ids.astype(cells.dtype), lookup[cells]
-    ids, inverse = np.unique(cells, return_inverse=True)
-    return ids, inverse.ravel()
-
-
 def normalize_per_cell(values, cells):
     """Divide node values by the maximum of their cell.
 
     Parameters
     ----------
     values : ndarray, shape (n,)
-        Positive values, one per foreground pixel.
+        Positive, finite values, one per foreground pixel.
     cells : ndarray of int, shape (n,)
-        Cell id of each value.
+        Cell id of each value (non-negative; gaps and huge ids allowed).
 
     Returns
     -------
-    ndarray, shape (n,)
-        ``values / max(values of the same cell)``.
+    ndarray of float64, shape (n,)
+        ``values / max(values of the same cell)``, in (0, 1].
+
+    Raises
+    ------
+    ValueError
+        If the shapes differ or are not 1D, or a value is not finite and > 0
+        (a cell whose maximum is 0 or negative has no normalisation).
+    TypeError
+        If ``values`` is not real or ``cells`` not integer.
 
     Examples
     --------
@@ -85,8 +79,27 @@ def normalize_per_cell(values, cells):
     >>> normalize_per_cell(np.array([1., 2., 3., 6.]), np.array([5, 5, 9, 9])).tolist()
     [0.5, 1.0, 0.5, 1.0]
     """
-    ids, inverse = _cell_index(cells)
-    maxima = np.zeros(ids.size, dtype=np.float64)
+    values = np.asarray(values)
+    if values.dtype == bool or not (np.issubdtype(values.dtype, np.floating)
+                                    or np.issubdtype(values.dtype, np.integer)):
+        raise TypeError(f"values must be a real-valued array, got dtype {values.dtype}")
+    cells = np.asarray(cells)
+    if not np.issubdtype(cells.dtype, np.integer):
+        raise TypeError(f"cells must be an integer array of cell ids, got dtype {cells.dtype}")
+    if values.ndim != 1 or cells.shape != values.shape:
+        raise ValueError(f"values and cells must be 1D arrays of one shape, got {values.shape} "
+                         f"and {cells.shape}")
+    if values.size and not (np.all(np.isfinite(values)) and values.min() > 0):
+        raise ValueError("values must be finite and > 0 (each cell is divided by its maximum)")
+    if cells.size and cells.min() < 0:
+        raise ValueError(f"cells must not contain negative ids, found {cells.min()}")
+    return _normalize_per_cell(values.astype(np.float64, copy=False), cells)
+
+
+def _normalize_per_cell(values, cells):
+    """:func:`normalize_per_cell` without the checks, for the solvers' own output."""
+    _, inverse = compact_ids(cells)
+    maxima = np.full(inverse.max() + 1 if inverse.size else 0, -np.inf)
     np.maximum.at(maxima, inverse, values)
     return values / maxima[inverse]
 
@@ -97,7 +110,7 @@ def _source_nodes(graph):
     Ties are broken by the lowest raveled position, so the choice is
     deterministic. Returns ``(cell_ids, node_indices)`` sorted by cell id.
     """
-    ids, inverse = _cell_index(graph.cell)
+    ids, inverse = compact_ids(graph.cell)
     coords = graph.coords().astype(np.float64)
     counts = np.bincount(inverse).astype(np.float64)
     centroid = np.stack(
@@ -216,7 +229,7 @@ def poisson_field(labels, rtol=1e-8):
         return np.zeros(labels.shape, dtype=np.float32)
     A = graph.operator(1, diagonal=2.0 * labels.ndim)
     u, _ = solve_spd(A, np.ones(graph.n), _multigrid(graph, A), rtol=rtol)
-    return graph.scatter(normalize_per_cell(u, graph.cell))
+    return graph.scatter(_normalize_per_cell(u, graph.cell))
 
 
 def _source_indicator(graph):
@@ -253,7 +266,7 @@ def _diffusion_iterate(graph, ndim, tol, max_iter):
     size = 3**ndim
     A = graph.neighbourhood_operator(diagonal=size - 1.0)
     e_s = _source_indicator(graph)
-    _, cell_index = _cell_index(graph.cell)
+    _, cell_index = compact_ids(graph.cell)
     n_cells = cell_index.max() + 1
     if max_iter is None:
         # Relaxation time grows with cell area; this bound is generous.
@@ -281,6 +294,33 @@ def _diffusion_iterate(graph, ndim, tol, max_iter):
     return u, n_iter
 
 
+def _connected_pieces(labels):
+    """Label image whose cells are the connected pieces (3**ndim neighbourhood) of each cell.
+
+    Ids come out compact (1..k), whatever the input ids.
+    """
+    from skimage.measure import label
+
+    return label(labels, background=0, connectivity=labels.ndim)
+
+
+def _check_reachable_tol(tol, graph):
+    """Refuse a ``tol`` below the rounding noise of the per-cell update norm.
+
+    Near the fixed point each update is a float64 difference of values of
+    size ``max u``, so its norm over a cell of ``n`` pixels does not drop
+    below about ``eps * max u * sqrt(n)``; ``max u`` grows like ``log n``
+    (heat kernel of a point source). The floor below is 8 times that.
+    """
+    n_max = int(np.bincount(compact_ids(graph.cell)[1]).max())
+    floor = 8.0 * np.finfo(np.float64).eps * np.sqrt(n_max) * (1.0 + np.log(n_max))
+    if tol < floor:
+        raise ValueError(
+            f"tol must be >= {floor:.1e} for the largest cell ({n_max} pixels): a smaller "
+            f"per-cell change is below float64 rounding and would never be reached, got {tol!r}"
+        )
+
+
 def diffusion_field(labels, tol=0.01, max_iter=None, method="steady", rtol=1e-8):
     r"""Per-cell heat-diffusion field from a source at the cell's centre, normalised.
 
@@ -288,7 +328,7 @@ def diffusion_field(labels, tol=0.01, max_iter=None, method="steady", rtol=1e-8)
 
     .. math::
         u^{(t+1/2)} = u^{(t)} + \sum_k \mathbf{1}\{x = c_k\}, \qquad
-        u^{(t+1)}(x) = rac{1}{3^{d}} \sum_{y \in \mathcal{N}(x) \cap \Omega_k} u^{(t+1/2)}(y),
+        u^{(t+1)}(x) = \frac{1}{3^{d}} \sum_{y \in \mathcal{N}(x) \cap \Omega_k} u^{(t+1/2)}(y),
 
     where :math:`c_k` is the source (the cell pixel nearest the centroid,
     :func:`source_pixels`) and :math:`\mathcal{N}(x)` the :math:`3^d`
@@ -304,8 +344,11 @@ def diffusion_field(labels, tol=0.01, max_iter=None, method="steady", rtol=1e-8)
         Per-cell stopping threshold of ``method="iterate"`` (Ruiz Vargas et al. uses 0.01).
     max_iter : int, optional
         Iteration cap of ``method="iterate"``; default ``50 * (largest cell
-        size) + 1000``. A :class:`RuntimeWarning` names the cells that did not
-        converge.
+        size) + 1000``, which bounds the work before the iteration starts. A
+        :class:`RuntimeWarning` names the cells that did not converge. A
+        ``tol`` below the float64 rounding of the update (about
+        ``1e-16 * sqrt(size) * log(size)``) raises a :class:`ValueError` up
+        front rather than running to the cap.
     method : {"steady", "iterate"}
         ``"steady"`` (default) solves directly for the fixed point of the
         iteration; ``"iterate"`` runs the iteration above, as in Ruiz Vargas et al..
@@ -323,6 +366,13 @@ def diffusion_field(labels, tol=0.01, max_iter=None, method="steady", rtol=1e-8)
 
     Notes
     -----
+    *Cells in several pieces.* A cell id present in several connected
+    pieces (full :math:`3^d` connectivity) is diffused piece by piece: each
+    piece gets its own source (its pixel nearest its own centroid) and is
+    divided by its own maximum, so every piece is > 0 with maximum 1. One
+    source for the whole cell would leave the pieces without it at 0, since
+    no heat crosses the background between them.
+
     *Boundary convention.* The average always divides by :math:`3^d`;
     neighbours outside the cell (background, another cell, or beyond the image
     border) contribute 0. So no heat ever comes from a neighbouring cell, and
@@ -373,14 +423,16 @@ def diffusion_field(labels, tol=0.01, max_iter=None, method="steady", rtol=1e-8)
     rtol = validate_number(rtol, "rtol", low=0.0, high=1.0, low_inclusive=False, high_inclusive=False)
     if max_iter is not None:
         max_iter = validate_number(max_iter, "max_iter", low=1, integer=True)
-    graph = CellGraph(labels)
+    graph = CellGraph(_connected_pieces(labels))
     if graph.n == 0:
         return np.zeros(labels.shape, dtype=np.float32)
+    if method == "iterate":
+        _check_reachable_tol(tol, graph)
     if method == "steady":
         u = _diffusion_steady(graph, labels.ndim, rtol)
     else:
         u, _ = _diffusion_iterate(graph, labels.ndim, tol, max_iter)
-    return graph.scatter(normalize_per_cell(u, graph.cell))
+    return graph.scatter(_normalize_per_cell(u, graph.cell))
 
 
 def edt_field(labels):
@@ -417,7 +469,7 @@ def edt_field(labels):
     >>> (3 * edt_field(labels)[3, 1:6]).round(4).tolist()
     [1.0, 2.0, 3.0, 2.0, 1.0]
     """
-    labels = validate_labels(labels)
+    labels, _ = compact_labels(validate_labels(labels))  # find_objects is sized by the largest id
     out = np.zeros(labels.shape, dtype=np.float32)
     for index, box in enumerate(ndi.find_objects(labels)):
         if box is None:
@@ -434,9 +486,12 @@ def separate_touching(labels):
 
     A cell pixel becomes background when one of its 3**ndim neighbours belongs
     to a cell with a *larger* id, so each shared border loses one layer of
-    pixels (from the cell with the smaller id) and every cell keeps its
-    identity. The SDF paper separates touching cells like this before computing
-    the signed distance of the binary mask.
+    pixels (from the cell with the smaller id). A cell that this rule would
+    erase completely (one pixel wide along a larger id) keeps its pixels, and
+    its neighbours give up the pixels that touch it instead, so every cell
+    keeps its identity and at least one pixel. The SDF paper separates
+    touching cells like this before computing the signed distance of the
+    binary mask.
 
     Parameters
     ----------
@@ -448,16 +503,41 @@ def separate_touching(labels):
     ndarray
         Copy of ``labels`` with the gap pixels set to 0.
 
+    Notes
+    -----
+    Only where two cells that are each too thin to give up a layer touch
+    (both would vanish) do they stay in contact; both keep all their pixels.
+
     Examples
     --------
     >>> import numpy as np
     >>> separate_touching(np.array([[1, 1, 2, 2]])).tolist()
     [[1, 0, 2, 2]]
+    >>> separate_touching(np.array([[1, 2, 2, 2]])).tolist()   # cell 1 is one pixel wide
+    [[1, 0, 2, 2]]
     """
     labels = validate_labels(labels)
-    largest_neighbour = ndi.maximum_filter(labels, size=3, mode="constant", cval=0)
+    full = ndi.generate_binary_structure(labels.ndim, labels.ndim)
+    compact, _ = compact_labels(labels)
+    cell = compact > 0
+    largest_neighbour = ndi.maximum_filter(compact, footprint=full, mode="constant", cval=0)
+    gap = cell & (largest_neighbour > compact)
+
+    def erased(gap):
+        # cells all of whose pixels are in the gap
+        total = np.bincount(compact.ravel())
+        lost = np.bincount(compact[gap], minlength=total.size)
+        gone = lost == total
+        gone[0] = False
+        return gone[compact]
+
+    protected = erased(gap)
+    if protected.any():
+        # The erased cells keep their pixels; their neighbours yield instead.
+        gap = (gap & ~protected) | (ndi.binary_dilation(protected, full) & cell & ~protected)
+        gap &= ~erased(gap)  # two such thin cells touching: both stay whole
     out = labels.copy()
-    out[(labels > 0) & (largest_neighbour > labels)] = 0
+    out[gap] = 0
     return out
 
 

@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
+from ._labels import compact_labels
 from ._validate import validate_labels, validate_number
 
 __all__ = [
@@ -162,7 +163,7 @@ def centroid_flows(labels):
     >>> f[:, 2, 2].tolist()          # the pixel on the centroid
     [0.0, 0.0]
     """
-    labels = validate_labels(labels)
+    labels, _ = compact_labels(validate_labels(labels))  # bincount is sized by the largest id
     coords = np.nonzero(labels)
     ids = labels[coords]
     counts = np.bincount(ids)
@@ -284,7 +285,7 @@ def edt_flows(labels):
     """
     from .fields import edt_field
 
-    labels = validate_labels(labels)
+    labels, _ = compact_labels(validate_labels(labels))  # ids only compared: compact is safe
     return _same_cell_unit_gradient(edt_field(labels), labels)
 
 
@@ -387,7 +388,7 @@ def tsdf_flows(labels, truncation=10, kernel_size=11, normalize=True):
     >>> f[:, 4, 4].tolist()          # centre of a symmetric cell
     [0.0, 0.0]
     """
-    labels = validate_labels(labels)
+    labels, _ = compact_labels(validate_labels(labels))  # find_objects is sized by the largest id
     truncation = validate_number(truncation, "truncation", low=0, low_inclusive=False)
     kernel_size = _validate_kernel_size(kernel_size)
     derivative, smoothing = _smoothed_difference_kernels(kernel_size)
@@ -431,6 +432,9 @@ def _slice_flows(flow_fn, plane):
             f"flow_fn must return an array of shape {(2,) + plane.shape} for a 2D slice, "
             f"got {out.shape}"
         )
+    if not np.all(np.isfinite(out)):
+        # _unit_vectors would turn NaN into zero flows: pixels that never move.
+        raise ValueError("flow_fn returned NaN or infinite flows for a 2D slice")
     return out
 
 

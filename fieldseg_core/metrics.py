@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ._labels import compact_ids
 from ._validate import validate_labels, validate_number, validate_same_shape
 
 __all__ = [
@@ -86,30 +87,12 @@ def _ratio(num, den, both_empty):
 
 
 def _sequential_index(labels):
-    """Map ids to 0..n (0 = background); return (flat index, sorted object ids).
-
-    A lookup table built from ``bincount`` is several times faster than
-    ``np.unique(..., return_inverse=True)``; the latter is the fallback when
-    the ids are too large for a table.
-    """
-    flat = labels.ravel()
-    max_id = int(flat.max())
-    if max_id <= 4 * flat.size + 1024:
-        flat = flat.astype(np.intp, copy=False)
-        present = np.bincount(flat, minlength=max_id + 1) > 0
-        present[0] = False
-        ids = np.flatnonzero(present)
-        lut = np.zeros(max_id + 1, dtype=np.intp)
-        lut[ids] = np.arange(1, ids.size + 1)
-        return lut[flat], ids.astype(labels.dtype)
-    uniq, inverse = np.unique(flat, return_inverse=True)
-    if uniq[0] != 0:
-        # No background pixel: shift so that index 0 stays reserved for background.
-        inverse = inverse + 1
-        ids = uniq
-    else:
-        ids = uniq[1:]
-    return inverse.ravel().astype(np.intp, copy=False), ids
+    """Map ids to 0..n (0 = background); return (flat index, sorted object ids)."""
+    ids, inverse = compact_ids(labels)
+    if ids.size and ids[0] == 0:
+        return inverse, ids[1:]
+    # No background pixel: shift so that index 0 stays reserved for background.
+    return inverse + 1, ids
 
 
 def _overlap_table(y_true, y_pred):
@@ -229,6 +212,22 @@ def _foreground_counts(y_true, y_pred):
     fg_pred = y_pred != 0
     inter = int(np.count_nonzero(fg_true & fg_pred))
     return inter, int(np.count_nonzero(fg_true)), int(np.count_nonzero(fg_pred))
+
+
+def _foreground_counts_from_overlap(overlap):
+    """(|A ∩ B|, |A|, |B|) read off an overlap table (row/column 0 = background)."""
+    return (int(overlap[1:, 1:].sum()), int(overlap[1:, :].sum()), int(overlap[:, 1:].sum()))
+
+
+def _iou_of_counts(inter, a, b):
+    """Jaccard index of two sets from their intersection and sizes; 1.0 for two empty sets."""
+    union = a + b - inter
+    return 1.0 if union == 0 else inter / union
+
+
+def _dice_of_counts(inter, a, b):
+    """Dice coefficient from the intersection and sizes; 1.0 for two empty sets."""
+    return 1.0 if a + b == 0 else 2.0 * inter / (a + b)
 
 
 # --------------------------------------------------------------------------
@@ -512,9 +511,7 @@ def foreground_iou(y_true, y_pred):
     0.3333333333333333
     """
     y_true, y_pred = _validate_pair(y_true, y_pred)
-    inter, a, b = _foreground_counts(y_true, y_pred)
-    union = a + b - inter
-    return 1.0 if union == 0 else inter / union
+    return _iou_of_counts(*_foreground_counts(y_true, y_pred))
 
 
 def foreground_dice(y_true, y_pred):
@@ -546,8 +543,7 @@ def foreground_dice(y_true, y_pred):
     0.5
     """
     y_true, y_pred = _validate_pair(y_true, y_pred)
-    inter, a, b = _foreground_counts(y_true, y_pred)
-    return 1.0 if a + b == 0 else 2.0 * inter / (a + b)
+    return _dice_of_counts(*_foreground_counts(y_true, y_pred))
 
 
 def mean_matched_iou(y_true, y_pred, threshold=0.5):
@@ -649,11 +645,10 @@ def evaluate(y_true, y_pred):
     iou = _iou_from_overlap(overlap)
     at = {t: _stats_from_iou(iou, t, true_ids, pred_ids) for t in (0.5, 0.75, 0.9)}
     s50 = at[0.5]
-    inter, a, b = _foreground_counts(y_true, y_pred)
-    union = a + b - inter
+    counts = _foreground_counts_from_overlap(overlap)
     return {
-        "iou": 1.0 if union == 0 else inter / union,
-        "dice": 1.0 if a + b == 0 else 2.0 * inter / (a + b),
+        "iou": _iou_of_counts(*counts),
+        "dice": _dice_of_counts(*counts),
         "pq": s50["panoptic_quality"],
         "sq": s50["segmentation_quality"],
         "rq": s50["recognition_quality"],

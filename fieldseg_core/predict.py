@@ -177,7 +177,7 @@ def _sdf_instances(phi, level=0.0, h=1.0):
     level = validate_number(level, "level")
     h = validate_number(h, "h", low=0.0, low_inclusive=False)
     # eps = level keeps phi >= level; the mask makes the inequality strict.
-    return watershed_from_field(phi, eps=level, h=h, mask=phi > level)
+    return watershed_from_field(phi, eps=level, h=h, mask=phi > level, signed=True)
 
 
 def _flow_instances(output, flow_scale=FLOW_SCALE, **params):

@@ -37,6 +37,20 @@ from .metrics import evaluate
 __all__ = ["field_markers", "watershed_from_field", "watershed_sweep"]
 
 
+def _validate_eps(eps, name):
+    return validate_number(eps, name, low=0.0, low_inclusive=False)
+
+
+def _validate_grid(values, name, check):
+    """A number or a 1D sequence of numbers, each passing ``check``, as a list."""
+    if np.ndim(values) > 1:
+        raise ValueError(f"{name} must be a number or a 1D sequence, got shape {np.shape(values)}")
+    values = [values] if np.ndim(values) == 0 else list(values)
+    if not values:
+        raise ValueError(f"{name} must contain at least one value")
+    return [check(v, name) for v in values]
+
+
 def field_markers(field, h=0.1, foreground=None):
     r"""Label the h-maxima of a field: one marker per dome of height >= ``h``.
 
@@ -98,7 +112,7 @@ def field_markers(field, h=0.1, foreground=None):
     return markers.astype(np.int32)
 
 
-def watershed_from_field(field, eps=0.05, h=0.1, mask=None):
+def watershed_from_field(field, eps=0.05, h=0.1, mask=None, *, signed=False):
     r"""Segment a scalar field into instances (Ruiz Vargas et al.'s watershed).
 
     Parameters
@@ -109,12 +123,17 @@ def watershed_from_field(field, eps=0.05, h=0.1, mask=None):
         prediction of one.
     eps : float, optional
         Background threshold: pixels with ``field < eps`` are background.
-        Ruiz Vargas et al. reports :math:`\epsilon \in [0.05, 0.10]` working well.
+        Must be > 0 (a field is 0 on background, so ``eps <= 0`` would make
+        the whole background a cell) unless ``signed``. Ruiz Vargas et al.
+        reports :math:`\epsilon \in [0.05, 0.10]` working well.
     h : float, optional
         Marker height (h-maxima, see :func:`field_markers`); Ruiz Vargas et al. uses
         :math:`h \in [0.05, 0.40]`. Smaller ``h`` splits more, larger merges more.
     mask : (M, N[, P]) array of bool, optional
         Extra foreground restriction, combined with ``field >= eps``.
+    signed : bool, optional
+        The field is a signed distance, negative on background (the SDF
+        representation): ``eps`` is then a level of any sign.
 
     Returns
     -------
@@ -141,7 +160,9 @@ def watershed_from_field(field, eps=0.05, h=0.1, mask=None):
     (2, True)
     """
     field = validate_field(field, "field")
-    eps = validate_number(eps, "eps")
+    if not isinstance(signed, bool):
+        raise TypeError(f"signed must be a bool, got {type(signed).__name__}")
+    eps = validate_number(eps, "eps") if signed else _validate_eps(eps, "eps")
     h = validate_number(h, "h", low=0.0, low_inclusive=False)
     mask = validate_mask(mask, field.shape, "mask")
     foreground = field >= eps
@@ -163,8 +184,9 @@ def watershed_sweep(field, y_true, eps_values=(0.05,), h_values=(0.1,), mask=Non
         Field to segment (true or predicted).
     y_true : (M, N[, P]) array of int
         Ground-truth instances the segmentations are scored against.
-    eps_values, h_values : sequence of float
-        The grid; every combination is run.
+    eps_values, h_values : float or sequence of float
+        The grid (a single number is a grid of one); every combination is
+        run. Each ``eps`` and ``h`` must be > 0.
     mask : array of bool, optional
         Passed on to :func:`watershed_from_field`.
 
@@ -189,6 +211,10 @@ def watershed_sweep(field, y_true, eps_values=(0.05,), h_values=(0.1,), mask=Non
     field = validate_field(field, "field")
     y_true = validate_labels(y_true, "y_true")
     validate_same_shape(field, y_true, "field", "y_true")
+    eps_values = _validate_grid(eps_values, "eps_values", _validate_eps)
+    h_values = _validate_grid(
+        h_values, "h_values", lambda v, name: validate_number(v, name, low=0.0, low_inclusive=False))
+    mask = validate_mask(mask, field.shape, "mask")
     rows = []
     for eps in eps_values:
         for h in h_values:
