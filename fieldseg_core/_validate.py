@@ -10,6 +10,9 @@ import numbers
 
 import numpy as np
 
+#: The field representations a target, a model and a loss can be built for.
+REPRESENTATIONS = ("poisson", "diffusion", "edt", "flows", "sdf")
+
 
 def as_array(value):
     """``np.asarray``, also for torch tensors (detached and moved to the CPU first).
@@ -167,3 +170,10 @@ def resolve_device(device, name="device"):
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"{name} is {str(device)!r} but CUDA is not available on this machine")
     return device
+
+
+def validate_representation(representation, name="representation"):
+    """Return ``representation`` if it is one of :data:`REPRESENTATIONS`, else raise ValueError."""
+    if not isinstance(representation, str) or representation not in REPRESENTATIONS:
+        raise ValueError(f"{name} must be one of {REPRESENTATIONS}, got {representation!r}")
+    return representation

@@ -9,9 +9,10 @@
 - :func:`augment`, :func:`random_augment`, :func:`spatial_transform` --
   flips and 90 degree rotations that transform *vector* targets correctly
   (Peters, Sec. 6.3, "Training Quirks").
-- :func:`tile_starts`, :func:`predict_tiled` -- overlapping tiles with a
-  dynamic overlap at the border (Peters, Sec. 6.5), so that a network
-  trained on small crops can predict large images.
+- :func:`tile_starts`, :func:`predict_tiled` -- overlapping tiles whose
+  last tile is shifted back to end at the border (our reading of the
+  "dynamic overlap" of Peters, Sec. 6.5), so that a network trained on small
+  crops can predict large images.
 
 Conventions: images and targets are channel-first numpy arrays ``(C, H, W)``;
 spatial axis 0 is the row axis and 1 the column axis, and flow component
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from ._validate import validate_field, validate_labels, validate_number
+from ._validate import validate_representation as _validate_representation
 
 __all__ = [
     "SDF_TRUNCATION",
@@ -46,7 +48,6 @@ __all__ = [
     "predict_tiled",
 ]
 
-_REPRESENTATIONS = ("poisson", "diffusion", "edt", "flows", "sdf")
 
 #: Truncation (pixels) of the signed distance target. See :func:`make_target`.
 SDF_TRUNCATION = 10.0
@@ -55,12 +56,6 @@ SDF_TRUNCATION = 10.0
 # --------------------------------------------------------------------------
 # validation helpers (private)
 # --------------------------------------------------------------------------
-
-def _validate_representation(representation, name="representation"):
-    if representation not in _REPRESENTATIONS:
-        raise ValueError(f"{name} must be one of {_REPRESENTATIONS}, got {representation!r}")
-    return representation
-
 
 def _validate_int_pair(value, name, low=1):
     """An int or a pair of ints, each >= low, returned as a pair."""
@@ -591,13 +586,16 @@ def tile_starts(length, tile, overlap):
 
     Notes
     -----
-    Peters (Sec. 6.5) tiles with stride :math:`S = T - O` and needs
-    :math:`n = 1 + \\lceil \\max(L - T, 0) / S \\rceil` tiles, which cover
-    :math:`L + V` pixels with the overflow
-    :math:`V = T + S\\lceil \\max(L - T, 0)/S \\rceil - L`. Rather than pad
-    the image by :math:`V` it uses a *dynamic overlap*: the last tile is
-    shifted back by :math:`V` to end at the border, so it overlaps its
-    predecessor by :math:`O + V`. Every tile then sees real image content.
+    Peters (Sec. 6.5) tiles with stride :math:`S = T - O`, which needs
+    :math:`n = 1 + \\lceil \\max(L - T, 0) / S \\rceil` tiles covering
+    :math:`L + V` pixels, with the overflow
+    :math:`V = T + S\\lceil \\max(L - T, 0)/S \\rceil - L`. The report
+    compares resizing, padding by :math:`V` and a "dynamic overlap"
+    (the last best, padding close) but leaves the details of the latter to
+    its code. Our reading, implemented here: the last tile is shifted back
+    by :math:`V` to end at the border, so it overlaps its predecessor by
+    :math:`O + V` and every tile holds only real image content. An image no
+    longer than the tile is one tile cut to the image (no padding).
 
     Examples
     --------

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._validate import validate_number
 from .models import LearnableSigmoid
 
 __all__ = [
@@ -41,6 +42,11 @@ __all__ = [
 ]
 
 _REDUCTIONS = ("sum", "mean")
+
+#: Factor between the flow channels a network learns and unit flows (Cellpose
+#: trains on 5 x the unit flows); the default of :func:`flow_loss` and of the
+#: post-processing in :mod:`fieldseg_core.predict`.
+FLOW_SCALE = 5.0
 
 
 # --------------------------------------------------------------------------- #
@@ -101,24 +107,6 @@ def _validate_pixel_tensor(t, like, name, binary=False):
 def _validate_in_unit_interval(t, name):
     if bool(((t < 0) | (t > 1)).any()):
         raise ValueError(f"{name} must lie in [0, 1]")
-
-
-def _validate_real(value, name, low=None, positive=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"{name} must be a finite real number, got {value!r}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value!r}")
-    if low is not None and value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    return float(value)
-
-
-def _validate_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value!r}")
-    return int(value)
 
 
 def _validate_reduction(reduction):
@@ -204,7 +192,7 @@ def field_l1_loss(pred, target, mask=None):
 # --------------------------------------------------------------------------- #
 # flows (Cellpose)
 # --------------------------------------------------------------------------- #
-def flow_loss(pred, target_flows, target_prob, flow_scale=5.0, return_parts=False):
+def flow_loss(pred, target_flows, target_prob, flow_scale=FLOW_SCALE, return_parts=False):
     """Cellpose loss: flow MSE plus cell-probability BCE.
 
     Parameters
@@ -273,7 +261,7 @@ def flow_loss(pred, target_flows, target_prob, flow_scale=5.0, return_parts=Fals
         raise ValueError(f"target_flows must have shape {expected}, got {tuple(target_flows.shape)}")
     prob = _validate_pixel_tensor(target_prob, pred, "target_prob")
     _validate_in_unit_interval(prob, "target_prob")
-    flow_scale = _validate_real(flow_scale, "flow_scale", positive=True)
+    flow_scale = validate_number(flow_scale, "flow_scale", low=0.0, low_inclusive=False)
 
     flow_term = F.mse_loss(pred[:, :ndim], flow_scale * target_flows)
     prob_term = F.binary_cross_entropy_with_logits(pred[:, ndim:], prob)
@@ -291,8 +279,8 @@ def _sdf_logits(phi, sigmoid):
 
 
 def _param_tanh(phi, sigmoid):
-    # 2 sigma(l) - 1 == tanh(l / 2) for the logit l = alpha * phi + beta
-    return torch.tanh(0.5 * _sdf_logits(phi, sigmoid))
+    # 2 sigma(l) - 1 == tanh(l / 2); LearnableSigmoid.tanh is the one formula.
+    return torch.tanh(0.5 * phi) if sigmoid is None else sigmoid.tanh(phi)
 
 
 def _validate_sdf_pair(phi_pred, phi_gt):
@@ -567,7 +555,7 @@ def unified_sdf_loss(phi_pred, phi_gt, sigmoid=None, target=None,
         raise TypeError("weights must be a sequence of 4 real numbers") from None
     if len(weights) != 4:
         raise ValueError(f"weights must have 4 entries (lmhd, rmhd, lse, ce), got {len(weights)}")
-    weights = tuple(_validate_real(w, f"weights[{i}]", low=0.0) for i, w in enumerate(weights))
+    weights = tuple(validate_number(w, f"weights[{i}]", low=0.0) for i, w in enumerate(weights))
     if target is None:
         target = (phi_gt > 0).to(phi_pred.dtype)
 
@@ -624,7 +612,8 @@ def ivp_loss(pred_flows, true_flows, mask, n_iter=25, step=0.1, max_points=None,
         axis ``k``, in pixels per unit time (divide a Cellpose-scaled output
         by its ``flow_scale`` first).
     true_flows : torch.Tensor
-        Target flows of the same shape.
+        Target flows of the same shape and device (cast to ``pred_flows``'
+        dtype).
     mask : torch.Tensor
         Foreground (initial values), ``(B, *spatial)`` or ``(B, 1, *spatial)``.
     n_iter : int
@@ -684,12 +673,17 @@ def ivp_loss(pred_flows, true_flows, mask, n_iter=25, step=0.1, max_points=None,
         raise ValueError(
             f"pred_flows must have one channel per spatial axis ({ndim}), got {pred_flows.shape[1]}"
         )
+    if true_flows.device != pred_flows.device:
+        raise ValueError(f"pred_flows and true_flows must be on one device, got "
+                         f"{pred_flows.device} and {true_flows.device}")
+    # The target is data: integrate it in the prediction's precision.
+    true_flows = true_flows.to(pred_flows.dtype)
     mask = _validate_pixel_tensor(mask, pred_flows, "mask", binary=True)[:, 0]
-    n_iter = _validate_int(n_iter, "n_iter", low=1)
-    step = _validate_real(step, "step", positive=True)
+    n_iter = validate_number(n_iter, "n_iter", low=1, integer=True)
+    step = validate_number(step, "step", low=0.0, low_inclusive=False)
     if max_points is not None:
-        max_points = _validate_int(max_points, "max_points", low=1)
-    seed = _validate_int(seed, "seed", low=0)
+        max_points = validate_number(max_points, "max_points", low=1, integer=True)
+    seed = validate_number(seed, "seed", low=0, integer=True)
 
     if not bool(mask.any()):
         return _zero_like_graph(pred_flows)
@@ -761,9 +755,9 @@ def tversky_loss(logits, target, alpha=0.5, beta=0.5, smooth=1.0):
     if not isinstance(target, torch.Tensor):
         raise TypeError(f"target must be a torch.Tensor, got {type(target).__name__}")
     _validate_same_shape(logits, target, "logits", "target")
-    alpha = _validate_real(alpha, "alpha", low=0.0)
-    beta = _validate_real(beta, "beta", low=0.0)
-    smooth = _validate_real(smooth, "smooth", low=0.0)
+    alpha = validate_number(alpha, "alpha", low=0.0)
+    beta = validate_number(beta, "beta", low=0.0)
+    smooth = validate_number(smooth, "smooth", low=0.0)
     target = target.to(device=logits.device, dtype=logits.dtype)
     _validate_in_unit_interval(target, "target")
     prob = torch.sigmoid(logits).flatten(1)
@@ -860,11 +854,11 @@ def reaction_diffusion_residual(u, D=1.0, reaction="bistable", threshold=0.5):
     _validate_tensor(u, "u")
     if min(u.shape[2:]) < 3:
         raise ValueError(f"u must be at least 3 pixels along every spatial axis, got {tuple(u.shape)}")
-    D = _validate_real(D, "D", positive=True)
+    D = validate_number(D, "D", low=0.0, low_inclusive=False)
     if callable(reaction):
         reaction_fn = reaction
     elif reaction == "bistable":
-        a = _validate_real(threshold, "threshold")
+        a = validate_number(threshold, "threshold")
         if not 0.0 < a < 1.0:
             raise ValueError(f"threshold must lie in (0, 1), got {threshold!r}")
         reaction_fn = lambda v: v * (1 - v) * (v - a)  # noqa: E731
@@ -933,7 +927,7 @@ def phase_field_energy(u, epsilon=1.0, reduction="sum"):
     1.0
     """
     _validate_tensor(u, "u")
-    epsilon = _validate_real(epsilon, "epsilon", positive=True)
+    epsilon = validate_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
     _validate_reduction(reduction)
     batch = u.shape[0]
     gradient = u.new_zeros(batch)
@@ -995,10 +989,10 @@ def phase_field_regularise(noisy, lam, epsilon=1.0, steps=200, lr=0.1):
         raise ValueError(f"noisy must be a non-empty 2D array, got shape {noisy.shape}")
     if not np.all(np.isfinite(noisy)) or noisy.min() < 0 or noisy.max() > 1:
         raise ValueError("noisy must hold finite probabilities in [0, 1]")
-    lam = _validate_real(lam, "lam", low=0.0)
-    epsilon = _validate_real(epsilon, "epsilon", positive=True)
-    steps = _validate_int(steps, "steps", low=0)
-    lr = _validate_real(lr, "lr", positive=True)
+    lam = validate_number(lam, "lam", low=0.0)
+    epsilon = validate_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
+    steps = validate_number(steps, "steps", low=0, integer=True)
+    lr = validate_number(lr, "lr", low=0.0, low_inclusive=False)
     target = torch.as_tensor(noisy, dtype=torch.float32)[None, None]
     z = torch.logit(target.clamp(1e-3, 1 - 1e-3)).clone().requires_grad_(True)
     optimiser = torch.optim.Adam([z], lr=lr)

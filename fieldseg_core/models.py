@@ -24,6 +24,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ._validate import REPRESENTATIONS  # noqa: F401 (public here: the representations a model is built for)
+from ._validate import validate_representation as _validate_representation
+
 __all__ = [
     "REPRESENTATIONS",
     "out_channels_for",
@@ -35,10 +38,6 @@ __all__ = [
     "count_parameters",
 ]
 
-#: Field representations a model can be built for.
-REPRESENTATIONS = ("poisson", "diffusion", "edt", "flows", "sdf")
-
-_SCALAR_REPRESENTATIONS = ("poisson", "diffusion", "edt", "sdf")
 _ARCHS = ("unet", "attention")
 
 
@@ -61,17 +60,16 @@ def _validate_probability(value, name):
     return float(value)
 
 
-def _validate_representation(representation):
-    if representation not in REPRESENTATIONS:
-        raise ValueError(
-            f"representation must be one of {REPRESENTATIONS}, got {representation!r}"
-        )
-    return representation
-
-
 def _validate_ndim(ndim, allowed=(2, 3)):
-    if isinstance(ndim, bool) or not isinstance(ndim, numbers.Integral) or ndim not in allowed:
-        raise ValueError(f"ndim must be one of {allowed}, got {ndim!r}")
+    if isinstance(ndim, bool) or not isinstance(ndim, numbers.Integral) or ndim not in (2, 3):
+        raise ValueError(f"ndim must be 2 or 3, got {ndim!r}")
+    if ndim not in allowed:
+        # out_channels_for and make_target describe 3D targets; the backbones are 2D.
+        raise ValueError(
+            f"ndim={ndim} is not supported: the backbones here are 2D networks (Conv2d). "
+            "Segment a 3D volume slice by slice with a 2D model (see "
+            "fieldseg_core.flows.flows_from_slices and fieldseg_core.dynamics.stitch_3d)"
+        )
     return int(ndim)
 
 
@@ -368,6 +366,15 @@ class UNet(nn.Module):
             raise ValueError(
                 f"x must have shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}"
             )
+        if x.numel() == 0:
+            raise ValueError(f"x must not have an axis of size 0, got shape {tuple(x.shape)}")
+        weight = self.head.weight
+        if not x.is_floating_point():
+            raise TypeError(f"x must be a floating-point tensor ({weight.dtype}, like the "
+                            f"model's weights), got {x.dtype}; convert it with x.float()")
+        if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise TypeError(f"x has dtype {x.dtype} but the model's weights are "
+                            f"{weight.dtype}; convert one with .to(dtype)")
 
     def forward(self, x):
         self._check_input(x)
@@ -538,6 +545,8 @@ def out_channels_for(representation, ndim=2):
         One of :data:`REPRESENTATIONS`.
     ndim : int
         Spatial dimensions of the target (2 or 3); only matters for flows.
+        3 describes a 3D target (:func:`fieldseg_core.data.make_target`
+        accepts volumes); :func:`build_model` itself builds 2D networks only.
 
     Returns
     -------
@@ -566,7 +575,7 @@ class FieldModel(nn.Module):
     representation : str
         One of :data:`REPRESENTATIONS`.
     ndim : int
-        Spatial dimensions (2).
+        Spatial dimensions: 2 (3 raises, as in :func:`build_model`).
 
     Notes
     -----
@@ -621,8 +630,10 @@ def build_model(representation, ndim=2, arch="unet", in_channels=1, **kwargs):
     representation : str
         One of :data:`REPRESENTATIONS`.
     ndim : int
-        Spatial dimensions; the networks are 2D, so only 2 is accepted (3D
-        data are handled slice-wise elsewhere).
+        Spatial dimensions. The networks are 2D, so only 2 is accepted; 3
+        raises a ValueError that points to the slice-wise 3D pipeline
+        (:func:`fieldseg_core.flows.flows_from_slices`,
+        :func:`fieldseg_core.dynamics.stitch_3d`).
     arch : {"unet", "attention"}
         :class:`UNet` or :class:`AttentionUNet`.
     in_channels : int

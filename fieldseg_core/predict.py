@@ -31,6 +31,7 @@ from scipy.special import expit
 
 from ._validate import validate_field, validate_number
 from .data import _validate_representation, predict_tiled, target_channels
+from .losses import FLOW_SCALE  # the flow factor of flow_loss; one home, re-exported here
 
 __all__ = [
     "predict_representation",
@@ -39,10 +40,6 @@ __all__ = [
     "ideal_output",
     "evaluate_model",
 ]
-
-#: Factor between the flow channels a network is trained to output and unit
-#: flows (the default of :func:`fieldseg_core.losses.flow_loss`, as in Cellpose).
-FLOW_SCALE = 5.0
 
 
 # --------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from ._validate import validate_number
+from ._validate import resolve_device, validate_number
 from .data import _validate_representation
 
 __all__ = [
@@ -216,16 +216,6 @@ def loss_for(representation):
 # training
 # --------------------------------------------------------------------------
 
-def _resolve_device(device):
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        return torch.device(device)
-    except (RuntimeError, TypeError):
-        raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda', "
-                         f"got {device!r}") from None
-
-
 def _amp_dtype(device, amp):
     """Autocast dtype, or None for full precision."""
     if amp is None:
@@ -396,6 +386,34 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
     """
     from tqdm.auto import tqdm
 
+    run = _set_up(model, dataset, loss, epochs, batch_size, lr, weight_decay, warmup_epochs,
+                  final_fraction, device, amp, out_dir, resume, eval_every, seed, num_workers,
+                  stop_after, model_config)
+    epoch_bar = tqdm(range(run.start_epoch, run.stop_after), desc="epochs", disable=not progress,
+                     initial=run.start_epoch, total=run.stop_after)
+    for epoch in epoch_bar:
+        started = time.perf_counter()
+        train_loss, last_lr = _train_epoch(run, model, dataset, epoch, progress)
+        row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": last_lr}
+        if eval_dataset is not None and ((epoch + 1) % run.eval_every == 0
+                                         or epoch + 1 == run.epochs):
+            row.update(_evaluate(model, eval_dataset, run.device))
+        row["seconds"] = time.perf_counter() - started
+        run.history.append(row)
+        epoch_bar.set_postfix(loss=f"{train_loss:.4g}")
+        if run.out_path is not None:
+            _save_checkpoint(run, model, epoch + 1, model_config)
+    return run.history
+
+
+class _Run:
+    """The state of one training run, shared by its steps (plain attributes)."""
+
+
+def _set_up(model, dataset, loss, epochs, batch_size, lr, weight_decay, warmup_epochs,
+            final_fraction, device, amp, out_dir, resume, eval_every, seed, num_workers,
+            stop_after, model_config):
+    """Validate the arguments of :func:`train`; build optimiser, schedule and scaler; resume."""
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if loss is None:
@@ -412,15 +430,17 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
             f"dataset must be a sized torch Dataset, got {type(dataset).__name__}") from None
     if n_items == 0:
         raise ValueError("dataset must not be empty")
-    epochs = validate_number(epochs, "epochs", low=1, integer=True)
-    batch_size = validate_number(batch_size, "batch_size", low=1, integer=True)
+    run = _Run()
+    run.loss = loss
+    run.epochs = epochs = validate_number(epochs, "epochs", low=1, integer=True)
+    run.batch_size = batch_size = validate_number(batch_size, "batch_size", low=1, integer=True)
     lr = validate_number(lr, "lr", low=0.0, low_inclusive=False)
     weight_decay = validate_number(weight_decay, "weight_decay", low=0.0)
     final_fraction = validate_number(final_fraction, "final_fraction", low=0.0, high=1.0)
-    seed = validate_number(seed, "seed", low=0, integer=True)
-    num_workers = validate_number(num_workers, "num_workers", low=0, integer=True)
-    eval_every = validate_number(eval_every, "eval_every", low=1, integer=True)
-    stop_after = epochs if stop_after is None else validate_number(
+    run.seed = seed = validate_number(seed, "seed", low=0, integer=True)
+    run.num_workers = validate_number(num_workers, "num_workers", low=0, integer=True)
+    run.eval_every = validate_number(eval_every, "eval_every", low=1, integer=True)
+    run.stop_after = epochs if stop_after is None else validate_number(
         stop_after, "stop_after", low=1, high=epochs, integer=True)
     if resume and out_dir is None:
         raise ValueError("resume=True needs out_dir (where the checkpoint is)")
@@ -435,80 +455,90 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
         warmup_epochs = validate_number(warmup_epochs, "warmup_epochs", low=0.0, high=epochs)
         warmup_steps = round(warmup_epochs * steps_per_epoch)
 
-    device = _resolve_device(device)
-    amp_dtype = _amp_dtype(device, amp)
-    model.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    scheduler = cosine_warmup_schedule(optimizer, warmup_steps, total_steps, final_fraction)
-    scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    config = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
-              "weight_decay": weight_decay, "warmup_steps": warmup_steps,
-              "final_fraction": final_fraction, "seed": seed, "n_items": n_items}
+    run.device = resolve_device(device)
+    run.amp_dtype = _amp_dtype(run.device, amp)
+    model.to(run.device)
+    run.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    run.scheduler = cosine_warmup_schedule(run.optimizer, warmup_steps, total_steps,
+                                           final_fraction)
+    run.scaler = torch.amp.GradScaler("cuda", enabled=run.amp_dtype == torch.float16)
+    run.config = {"epochs": epochs, "batch_size": batch_size, "lr": lr,
+                  "weight_decay": weight_decay, "warmup_steps": warmup_steps,
+                  "final_fraction": final_fraction, "seed": seed, "n_items": n_items}
 
-    out_path = None if out_dir is None else Path(out_dir)
-    if out_path is not None:
-        out_path.mkdir(parents=True, exist_ok=True)
-    history, start_epoch = [], 0
-    if resume and (out_path / CHECKPOINT).exists():
-        # On the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
-        state = torch.load(out_path / CHECKPOINT, map_location="cpu", weights_only=True)
-        _check_resume_config(state["config"], config)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        _set_rng_state(state["rng"])
-        history, start_epoch = list(state["history"]), int(state["epoch"])
+    run.out_path = None if out_dir is None else Path(out_dir)
+    if run.out_path is not None:
+        run.out_path.mkdir(parents=True, exist_ok=True)
+    run.history, run.start_epoch = [], 0
+    if resume and (run.out_path / CHECKPOINT).exists():
+        _load_checkpoint(run, model)
     else:
         torch.manual_seed(seed)
+    return run
 
-    epoch_bar = tqdm(range(start_epoch, stop_after), desc="epochs", disable=not progress,
-                     initial=start_epoch, total=stop_after)
-    for epoch in epoch_bar:
-        started = time.perf_counter()
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
-        loader = _epoch_loader(dataset, batch_size, seed, epoch, num_workers,
-                               pin_memory=device.type == "cuda")
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        seen = 0
-        for images, targets in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False,
-                                    disable=not progress):
-            images = images.to(device, non_blocking=True)
-            targets = targets.to(device, non_blocking=True)
-            optimizer.zero_grad(set_to_none=True)
-            with _autocast(device, amp_dtype):
-                output = model(images)
-            batch_loss = loss(output.float(), targets, model)
-            scaler.scale(batch_loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            last_lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
-            loss_sum += batch_loss.detach() * images.shape[0]
-            seen += images.shape[0]
-        train_loss = float(loss_sum) / seen
-        if not math.isfinite(train_loss):
-            raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch + 1}; "
-                                     "lower lr or check the targets")
-        row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": last_lr}
-        if eval_dataset is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
-            from .predict import evaluate_model
 
-            scores = evaluate_model(model, eval_dataset, device=device)
-            row.update({f"eval_{k}": v for k, v in scores.items() if k != "n_images"})
-        row["seconds"] = time.perf_counter() - started
-        history.append(row)
-        epoch_bar.set_postfix(loss=f"{train_loss:.4g}")
-        if out_path is not None:
-            _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                          "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                          "epoch": epoch + 1, "history": history, "config": config,
-                          "model_config": model_config, "rng": _rng_state()},
-                         out_path / CHECKPOINT)
-            _write_history_csv(history, out_path / HISTORY)
-    return history
+def _train_epoch(run, model, dataset, epoch, progress):
+    """One pass over the data; returns (mean loss per image, learning rate of the last step)."""
+    from tqdm.auto import tqdm
+
+    if hasattr(dataset, "set_epoch"):
+        dataset.set_epoch(epoch)
+    loader = _epoch_loader(dataset, run.batch_size, run.seed, epoch, run.num_workers,
+                           pin_memory=run.device.type == "cuda")
+    model.train()
+    loss_sum = torch.zeros((), device=run.device)
+    seen = 0
+    for images, targets in tqdm(loader, desc=f"epoch {epoch + 1}", leave=False,
+                                disable=not progress):
+        images = images.to(run.device, non_blocking=True)
+        targets = targets.to(run.device, non_blocking=True)
+        run.optimizer.zero_grad(set_to_none=True)
+        with _autocast(run.device, run.amp_dtype):
+            output = model(images)
+        batch_loss = run.loss(output.float(), targets, model)
+        run.scaler.scale(batch_loss).backward()
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        last_lr = run.optimizer.param_groups[0]["lr"]
+        run.scheduler.step()
+        loss_sum += batch_loss.detach() * images.shape[0]
+        seen += images.shape[0]
+    train_loss = float(loss_sum) / seen
+    if not math.isfinite(train_loss):
+        raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch + 1}; "
+                                 "lower lr or check the targets")
+    return train_loss, last_lr
+
+
+def _evaluate(model, eval_dataset, device):
+    """Mean scores of :func:`~fieldseg_core.predict.evaluate_model`, keys prefixed ``eval_``."""
+    from .predict import evaluate_model
+
+    scores = evaluate_model(model, eval_dataset, device=device)
+    return {f"eval_{k}": v for k, v in scores.items() if k != "n_images"}
+
+
+def _save_checkpoint(run, model, epoch, model_config):
+    """Write ``checkpoint.pt`` (everything a bit-for-bit resume needs) and ``history.csv``."""
+    _save_atomic({"model": model.state_dict(), "optimizer": run.optimizer.state_dict(),
+                  "scheduler": run.scheduler.state_dict(), "scaler": run.scaler.state_dict(),
+                  "epoch": epoch, "history": run.history, "config": run.config,
+                  "model_config": model_config, "rng": _rng_state()},
+                 run.out_path / CHECKPOINT)
+    _write_history_csv(run.history, run.out_path / HISTORY)
+
+
+def _load_checkpoint(run, model):
+    """Restore a run from ``checkpoint.pt`` after checking its settings match."""
+    # On the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest.
+    state = torch.load(run.out_path / CHECKPOINT, map_location="cpu", weights_only=True)
+    _check_resume_config(state["config"], run.config)
+    model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    _set_rng_state(state["rng"])
+    run.history, run.start_epoch = list(state["history"]), int(state["epoch"])
 
 
 def load_model(path, device="cpu"):

@@ -3,8 +3,9 @@
 Importing this module registers a plotly renderer named ``"fieldseg"`` and makes
 ``"plotly_mimetype+fieldseg"`` the default. The first part gives JupyterLab its
 live plotly figure; the second is plain HTML that *omits* plotly.js and
-MathJax, so the built book loads both from its own ``_static`` folder (see
-``_ext/plotly_offline.py``) and renders with no network at all.
+MathJax, so the built book loads both from its own ``_static`` folder
+(plotly.js copied there by the book's ``_ext/offline.py`` extension, MathJax by
+``sphinx-mathjax-offline``) and renders with no network at all.
 
 Plotly figures here are interactive in the static book too: 3D views rotate,
 and sliders (:func:`frames_slider`) step through precomputed frames.
@@ -18,6 +19,7 @@ import plotly.io as pio
 from plotly.io._base_renderers import MimetypeRenderer
 from plotly.subplots import make_subplots
 
+from ._labels import compact_labels
 from ._validate import validate_field, validate_labels, validate_number, validate_same_shape
 
 __all__ = [
@@ -236,13 +238,19 @@ def volume_isosurfaces(labels, field=None, level=0.5, max_cells=60, step=1, titl
     if field is not None:
         field = validate_field(field, "field", ndims=(3,))
         validate_same_shape(labels, field, "labels", "field")
-    boxes = ndi.find_objects(labels)
-    sizes = np.bincount(labels.ravel())
-    ids = [i for i in np.argsort(sizes[1:])[::-1] + 1 if i < len(sizes) and sizes[i] > 0][:max_cells]
+    max_cells = validate_number(max_cells, "max_cells", low=1, integer=True)
+    step = validate_number(step, "step", low=1, integer=True)
+    # Compact ids: find_objects and bincount are sized by the largest id.
+    compact, original = compact_labels(labels)
+    boxes = ndi.find_objects(compact)
+    sizes = np.bincount(compact.ravel())
+    # Largest first; ties keep id order (stable sort), and never background.
+    order = np.argsort(-sizes[1:], kind="stable") + 1
     fig = go.Figure()
-    for cell_id in ids:
-        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in boxes[cell_id - 1])
-        inside = labels[box] == cell_id
+    for index in order[:max_cells]:
+        cell_id = int(original[index - 1])
+        box = tuple(slice(max(s.start - 1, 0), s.stop + 1) for s in boxes[index - 1])
+        inside = compact[box] == index
         vol = np.where(inside, field[box], 0.0) if field is not None else inside.astype(float)
         vol = np.pad(vol, 1)
         iso = level if field is not None else 0.5
