@@ -11,6 +11,7 @@ from fieldseg_core.fields import (
     diffusion_field,
     edt_field,
     poisson_field,
+    separate_touching,
     source_pixels,
 )
 
@@ -152,10 +153,38 @@ def test_edt_is_exact_euclidean_distance():
 
 
 def test_diffusion_iteration_has_converged():
+    # The distance to the fixed point follows tol: within a few tol, and clearly
+    # not converged further than asked (an ignored tol fails one of the two).
     labels = touching_scene_2d()
-    loose = diffusion_field(labels, method="iterate", tol=0.01)
-    tight = diffusion_field(labels, method="iterate", tol=0.001)
-    assert np.abs(loose - tight).max() < 0.05
+    steady = diffusion_field(labels)
+    errors = []
+    for tol in (1e-2, 1e-3, 1e-4, 1e-6):
+        error = np.abs(diffusion_field(labels, method="iterate", tol=tol) - steady).max()
+        assert tol / 10 < error < 10 * tol
+        errors.append(error)
+    assert errors == sorted(errors, reverse=True)
+
+
+def test_diffusion_iteration_cap_and_unreachable_tol():
+    labels = touching_scene_2d()
+    with pytest.warns(RuntimeWarning, match="max_iter=5"):
+        diffusion_field(labels, method="iterate", tol=1e-6, max_iter=5)
+    with pytest.raises(ValueError, match="tol"):
+        diffusion_field(labels, method="iterate", tol=1e-17)
+
+
+def test_separate_touching_keeps_one_pixel_wide_cells():
+    labels = np.zeros((7, 9), dtype=int)
+    labels[1:6, 1] = 3            # one pixel wide, next to a larger id
+    labels[1:6, 2:7] = 8
+    out = separate_touching(labels)
+    np.testing.assert_array_equal(out[:, 1], labels[:, 1])   # cell 3 kept whole
+    assert np.all(out[1:6, 2] == 0)                           # cell 8 gave up the gap
+    np.testing.assert_array_equal(out[1:6, 3:7], 8)
+    # a cell two pixels wide still yields its layer, as the rule says
+    labels[1:6, 0] = 3
+    out = separate_touching(labels)
+    np.testing.assert_array_equal(out[1:6, :7], np.tile([3, 0, 8, 8, 8, 8, 8], (5, 1)))
 
 
 def test_diffusion_steady_is_limit_of_iteration():

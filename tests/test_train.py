@@ -104,9 +104,19 @@ def test_loss_for_is_the_representations_loss(representation):
 def test_sdf_loss_trains_the_learnable_sigmoid():
     ds = SyntheticCells(2, "sdf", augment=False, **SMALL)
     images, targets = _batch(ds)
-    model = _model("sdf")
+    images, targets = images.double(), targets.double()
+    model = _model("sdf").double()
     loss_for("sdf")(model(images), targets, model).backward()
-    assert model.sigmoid.alpha.grad is not None and model.sigmoid.alpha.grad != 0
+    # The gradient the training step uses equals a finite difference of the loss.
+    for param in (model.sigmoid.alpha, model.sigmoid.beta):
+        h = 1e-6
+        with torch.no_grad():
+            param += h
+            up = loss_for("sdf")(model(images), targets, model).item()
+            param -= 2 * h
+            down = loss_for("sdf")(model(images), targets, model).item()
+            param += h
+        assert param.grad.item() == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-9)
 
 
 def test_loss_for_rejects_unknown_representation():
