@@ -16,9 +16,6 @@ spatial axes; every loss returns a 0-d tensor that can be back-propagated.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import numpy as np
 import torch
 import torch.nn.functional as F

@@ -197,14 +197,15 @@ def to_instances(output, representation, **params):
     **params
         Post-processing parameters:
 
-        - scalar fields: ``eps`` (0.05), ``h`` (0.1) and ``mask`` of
+        - scalar fields: ``eps`` (0.05, > 0), ``h`` (0.1) and ``mask`` of
           :func:`fieldseg_core.segment.watershed_from_field`;
-        - ``"sdf"``: ``level`` (0.0), the foreground is ``phi > level``, and
+        - ``"sdf"``: ``level`` (0.0, any sign: the signed distance is
+          negative on background), the foreground is ``phi > level``, and
           ``h`` (1.0 pixel), the marker height (see Notes);
         - ``"flows"``: ``flow_scale`` (5.0), the factor the network's flow
           channels carry (use 1 for unit flows), and every keyword of
           :func:`fieldseg_core.dynamics.masks_from_flows` (``n_iter``,
-          ``cluster``, ``prob_threshold`` (0.5), ``min_size``,
+          ``cluster``, ``prob_threshold`` (0.5, in (0, 1)), ``min_size``,
           ``flow_threshold``, ``device``, ...).
 
     Returns
