@@ -630,8 +630,8 @@ def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppres
     suppress : bool, optional
         Damp step ``t`` by ``1/(t+1)`` (Omnipose).
     eps, min_samples : float, int, optional
-        DBSCAN parameters, used with ``cluster="dbscan"`` (defaults from seed
-        004, Sec. 6.4: eps in 2.1-2.3, min_samples 15).
+        DBSCAN parameters, used with ``cluster="dbscan"`` (defaults from
+        Peters, Sec. 6.4: eps in 2.1-2.3, min_samples 15).
     prob_threshold : float, optional
         Threshold for a probability map, in (0, 1) (Algorithm 1 of Le & Nguyen
         uses 0.5).

@@ -1,8 +1,8 @@
 """From a scalar field to cell instances: watershed with h-maxima markers.
 
 A field such as :func:`fieldseg_core.fields.poisson_field` is a landscape with
-one dome per cell, zero on background and valleys where cells touch. Seed
-paper 000 (sec. 2.1.3) segments it in three steps:
+one dome per cell, zero on background and valleys where cells touch. Ruiz
+Vargas et al. (sec. 2.1.3) segment it in three steps:
 
 1. background is where the field is below a small threshold ``eps``;
 2. one marker per dome: the regional maxima whose height above their

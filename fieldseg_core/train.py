@@ -549,8 +549,8 @@ def load_model(path, device="cpu"):
     path : str or Path
         A ``checkpoint.pt`` written by :func:`train` with ``model_config``
         (the CLI always stores it), or the directory holding it.
-    device : str or torch.device
-        Where to load the weights.
+    device : str, torch.device or None
+        Where to load the weights (None: CUDA when available, else the CPU).
 
     Returns
     -------
@@ -559,6 +559,7 @@ def load_model(path, device="cpu"):
     """
     from .models import build_model
 
+    device = resolve_device(device)
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT
