@@ -345,10 +345,11 @@ def diffusion_field(labels, tol=0.01, max_iter=None, method="steady", rtol=1e-8)
     max_iter : int, optional
         Iteration cap of ``method="iterate"``; default ``50 * (largest cell
         size) + 1000``, which bounds the work before the iteration starts. A
-        :class:`RuntimeWarning` names the cells that did not converge. A
-        ``tol`` below the float64 rounding of the update (about
-        ``1e-16 * sqrt(size) * log(size)``) raises a :class:`ValueError` up
-        front rather than running to the cap.
+        :class:`RuntimeWarning` names the cells that did not converge.
+        Without ``max_iter``, a ``tol`` below the float64 rounding of the
+        update (about ``1e-16 * sqrt(size) * log(size)``) raises a
+        :class:`ValueError` up front rather than running to the cap; with it,
+        such a ``tol`` runs exactly ``max_iter`` steps.
     method : {"steady", "iterate"}
         ``"steady"`` (default) solves directly for the fixed point of the
         iteration; ``"iterate"`` runs the iteration above, as in Ruiz Vargas et al..
@@ -426,7 +427,10 @@ def diffusion_field(labels, tol=0.01, max_iter=None, method="steady", rtol=1e-8)
     graph = CellGraph(_connected_pieces(labels))
     if graph.n == 0:
         return np.zeros(labels.shape, dtype=np.float32)
-    if method == "iterate":
+    if method == "iterate" and max_iter is None:
+        # With an explicit max_iter the caller has bounded the work (a tiny tol
+        # then means "run exactly max_iter steps"); with the default cap an
+        # unreachable tol would only run to it, for seconds to minutes.
         _check_reachable_tol(tol, graph)
     if method == "steady":
         u = _diffusion_steady(graph, labels.ndim, rtol)

@@ -171,6 +171,12 @@ def test_diffusion_iteration_cap_and_unreachable_tol():
         diffusion_field(labels, method="iterate", tol=1e-6, max_iter=5)
     with pytest.raises(ValueError, match="tol"):
         diffusion_field(labels, method="iterate", tol=1e-17)
+    # an explicit cap bounds the work: a tiny tol then runs exactly max_iter steps
+    with pytest.warns(RuntimeWarning, match="max_iter=3"):
+        three = diffusion_field(labels, method="iterate", tol=1e-300, max_iter=3)
+    with pytest.warns(RuntimeWarning):
+        np.testing.assert_array_equal(
+            three, diffusion_field(labels, method="iterate", tol=1e-3, max_iter=3))
 
 
 def test_separate_touching_keeps_one_pixel_wide_cells():
