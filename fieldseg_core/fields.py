@@ -34,7 +34,7 @@ import warnings
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._labels import compact_ids, compact_labels
+from ._labels import bounded_ids, compact_ids
 from ._multigrid import CellGraph, MultigridPreconditioner, solve_spd
 from ._validate import validate_labels, validate_number
 
@@ -473,7 +473,7 @@ def edt_field(labels):
     >>> (3 * edt_field(labels)[3, 1:6]).round(4).tolist()
     [1.0, 2.0, 3.0, 2.0, 1.0]
     """
-    labels, _ = compact_labels(validate_labels(labels))  # find_objects is sized by the largest id
+    labels = bounded_ids(validate_labels(labels))  # find_objects is sized by the largest id
     out = np.zeros(labels.shape, dtype=np.float32)
     for index, box in enumerate(ndi.find_objects(labels)):
         if box is None:
@@ -522,7 +522,7 @@ def separate_touching(labels):
     """
     labels = validate_labels(labels)
     full = ndi.generate_binary_structure(labels.ndim, labels.ndim)
-    compact, _ = compact_labels(labels)
+    compact = bounded_ids(labels)  # the bincounts below are sized by the largest id
     cell = compact > 0
     largest_neighbour = ndi.maximum_filter(compact, footprint=full, mode="constant", cval=0)
     gap = cell & (largest_neighbour > compact)

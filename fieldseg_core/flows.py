@@ -44,7 +44,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from ._labels import compact_labels
+from ._labels import bounded_ids
 from ._validate import validate_labels, validate_number
 
 __all__ = [
@@ -163,7 +163,7 @@ def centroid_flows(labels):
     >>> f[:, 2, 2].tolist()          # the pixel on the centroid
     [0.0, 0.0]
     """
-    labels, _ = compact_labels(validate_labels(labels))  # bincount is sized by the largest id
+    labels = bounded_ids(validate_labels(labels))  # bincount is sized by the largest id
     coords = np.nonzero(labels)
     ids = labels[coords]
     counts = np.bincount(ids)
@@ -285,7 +285,7 @@ def edt_flows(labels):
     """
     from .fields import edt_field
 
-    labels, _ = compact_labels(validate_labels(labels))  # ids only compared: compact is safe
+    labels = bounded_ids(validate_labels(labels))  # edt_field's find_objects is sized by the largest id
     return _same_cell_unit_gradient(edt_field(labels), labels)
 
 
@@ -388,7 +388,7 @@ def tsdf_flows(labels, truncation=10, kernel_size=11, normalize=True):
     >>> f[:, 4, 4].tolist()          # centre of a symmetric cell
     [0.0, 0.0]
     """
-    labels, _ = compact_labels(validate_labels(labels))  # find_objects is sized by the largest id
+    labels = bounded_ids(validate_labels(labels))  # find_objects is sized by the largest id
     truncation = validate_number(truncation, "truncation", low=0, low_inclusive=False)
     kernel_size = _validate_kernel_size(kernel_size)
     derivative, smoothing = _smoothed_difference_kernels(kernel_size)
