@@ -312,7 +312,9 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
     final_fraction : float
         Final learning rate as a fraction of ``lr`` (Ruiz Vargas et al.: 0.01).
     device : str or torch.device, optional
-        Default CUDA when available, else CPU.
+        Default CUDA when available, else CPU. A name torch does not know, or
+        CUDA on a machine without it, raises a ValueError; another type (an
+        int: write ``"cuda:0"``) a TypeError, as everywhere in the package.
     amp : bool, optional
         Mixed precision (autocast to bfloat16 where supported, else float16
         with a gradient scaler). Default: on for CUDA, off for CPU; the loss
