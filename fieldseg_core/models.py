@@ -892,11 +892,10 @@ def receptive_field_margin(model):
     image's. :func:`fieldseg_core.predict.predict_tiled_aligned` cuts every
     overlap at its middle, so an overlap of ``2 * margin`` makes tiling exact.
 
-    The interval is that of the layers' supports, an upper bound on the true
-    dependence (a weight that happens to vanish, or a max-pooling window whose
-    maximum never moves, can make the network see less). Perturbing single
-    input rows of a random (8, 16, 32) U-Net finds influence up to 22 px for
-    the margin of 23 computed here.
+    The interval is that of the layers' supports: with positive weights the
+    network sees exactly this far (``tests/test_tiling.py`` checks it by
+    perturbing single input rows). Trained or random weights may make the
+    *effective* reach shorter, never longer.
 
     Examples
     --------
