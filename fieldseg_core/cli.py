@@ -59,7 +59,7 @@ def read_image(path, channel=None):
     --------
     >>> import tempfile, tifffile
     >>> f = Path(tempfile.mkdtemp()) / "x.tif"
-    >>> tifffile.imwrite(f, np.zeros((3, 8, 9), np.uint8))
+    >>> tifffile.imwrite(f, np.zeros((3, 8, 9), np.uint8), photometric="minisblack")
     >>> read_image(f, channel=1).shape
     (8, 9)
     """

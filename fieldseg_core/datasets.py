@@ -113,10 +113,13 @@ def _read_pair(stem):
     except ModuleNotFoundError:
         raise ModuleNotFoundError("reading the nuclei images needs tifffile: "
                                   "pip install tifffile") from None
+    from skimage.segmentation import relabel_sequential
+
     folder = stardist_data_dir()
     image = tifffile.imread(folder / f"img{stem}.tif")
-    labels = tifffile.imread(folder / f"mask{stem}.tif").astype(np.int32)
-    return image, labels
+    labels = tifffile.imread(folder / f"mask{stem}.tif")
+    # the stored ids have gaps (up to 183 for 125 nuclei); keep their order, close the gaps
+    return image, relabel_sequential(labels)[0].astype(np.int32)
 
 
 def nuclei_2d():
@@ -127,7 +130,8 @@ def nuclei_2d():
     image : ndarray of uint16, shape (512, 512)
         Fluorescence intensities as stored (values 0-235 in this image).
     labels : ndarray of int32, shape (512, 512)
-        125 annotated nuclei, ids 1..125, 0 on background.
+        125 annotated nuclei, ids 1..125 (the stored ids, which have gaps,
+        renumbered in their order), 0 on background.
 
     Notes
     -----
@@ -155,7 +159,7 @@ def nuclei_3d():
     image : ndarray of uint16, shape (31, 61, 57)
         A *synthetic* volume (not a microscope acquisition), ``(Z, Y, X)``.
     labels : ndarray of int32, same shape
-        51 nuclei, 0 on background.
+        51 nuclei, ids 1..51, 0 on background.
 
     Examples
     --------
