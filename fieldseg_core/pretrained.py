@@ -178,6 +178,7 @@ def load(name_or_path, device="cpu", expected_sha256=None):
     model = build_model(**state["model_config"])
     model.load_state_dict(state["model"])
     model.pretrained_name = str(name_or_path)
+    model.model_config = dict(state["model_config"])
     return model.to(device).eval()
 
 
