@@ -40,6 +40,7 @@ __all__ = [
     "aligned_tile_starts",
     "predict_tiled_aligned",
     "exact_overlap",
+    "seam_distance",
     "predict_representation",
     "to_instances",
     "predict_instances",
@@ -231,6 +232,41 @@ def predict_tiled_aligned(fn, image, tile=256, overlap=48, multiple=1):
         keep_local = tuple(slice(k0 - a, k1 - a) for a, _, k0, k1 in boxes)
         out[(slice(None),) + keep_global] = pred[(slice(None),) + keep_local]
     return out
+
+
+def seam_distance(shape, tile, overlap, multiple=1):
+    """Distance of every pixel to the nearest seam of :func:`predict_tiled_aligned`'s tiling.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Spatial shape of the image.
+    tile, overlap, multiple : int
+        As for :func:`aligned_tile_starts`.
+
+    Returns
+    -------
+    distance : ndarray of float
+        For each pixel the smallest distance, along any axis, between the
+        pixel and a boundary between the kept parts of two tiles (0 for a
+        pixel next to a seam, ``inf`` when the image is one tile).
+
+    Examples
+    --------
+    >>> seam_distance((1, 10), tile=6, overlap=2)[0].tolist()   # one seam, between pixels 4 and 5
+    [4.0, 3.0, 2.0, 1.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0]
+    """
+    per_axis = []
+    for n in shape:
+        plan = aligned_tile_starts(n, tile, overlap, multiple)
+        cuts = np.array([k1 for _, _, _, k1 in plan[:-1]], dtype=float)
+        pos = np.arange(n, dtype=float)
+        if cuts.size == 0:
+            per_axis.append(np.full(n, np.inf))
+        else:
+            per_axis.append(np.min(np.abs(pos[:, None] + 0.5 - cuts[None, :]), axis=1) - 0.5)
+    grids = np.meshgrid(*per_axis, indexing="ij")
+    return np.minimum.reduce(grids)
 
 
 def exact_overlap(model):

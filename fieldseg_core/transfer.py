@@ -189,7 +189,7 @@ def reset_decoder(model, seed=0):
     torch.manual_seed(seed)
     for part in _decoder_modules(net):
         for module in part.modules():
-            if hasattr(module, "reset_parameters") and module is not part:
+            if hasattr(module, "reset_parameters"):
                 module.reset_parameters()
     return model
 
@@ -382,7 +382,7 @@ def correct_worst(true_labels, predicted, n=3):
     >>> pred = np.array([[1, 1, 0, 0, 0]])      # cell 2 missed
     >>> corrected, fixed = correct_worst(true, pred, n=1)
     >>> corrected.tolist(), fixed.tolist()
-    [[1, 1, 0, 2, 2]], [2]
+    ([[1, 1, 0, 2, 2]], [2])
     """
     from skimage.segmentation import relabel_sequential
 

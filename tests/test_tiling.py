@@ -15,6 +15,7 @@ from fieldseg_core.predict import (
     exact_overlap,
     predict_representation,
     predict_tiled_aligned,
+    seam_distance,
 )
 
 
@@ -30,15 +31,6 @@ def _trained_stats(model, seed=0):
 
 def _image(shape, seed=0):
     return np.random.default_rng(seed).random((1,) + shape).astype(np.float32)
-
-
-def _seam_distance(length, plan):
-    """Distance of each pixel to the nearest cut between kept ranges (inf if no cut)."""
-    cuts = np.array([k1 for _, _, _, k1 in plan[:-1]])
-    pos = np.arange(length)
-    if cuts.size == 0:
-        return np.full(length, np.inf)
-    return np.min(np.abs(pos[:, None] + 0.5 - cuts[None, :]), axis=1) - 0.5
 
 
 UNETS = [
@@ -73,9 +65,10 @@ def test_small_overlap_errs_only_near_seams():
     tiled = predict_representation(model, image, tile=64, overlap=8)[0]
     err = np.abs(tiled - whole)
     assert err.max() > 1e-4                            # too small an overlap is not exact
+    dist = seam_distance((160, 160), 64, 8, grid)
     plan = aligned_tile_starts(160, 64, 8, grid)
-    d = _seam_distance(160, plan)
-    dist = np.minimum(d[:, None], d[None, :])
+    cuts = [k1 for _, _, _, k1 in plan[:-1]]
+    assert dist[cuts[0], 100] == 0 and dist[cuts[0] - 1, 100] == 0 and dist[cuts[0] + 1, 100] == 1
     # a kept pixel farther than the margin from every seam sees only its own tile's content
     far = dist > margin
     assert far.any() and err[far].max() < 1e-5
