@@ -204,7 +204,8 @@ def prepare(pretrained_model, setting, seed=0):
     setting : {"zero-shot", "frozen-encoder", "full", "scratch"}
         - ``"zero-shot"``: the model as is.
         - ``"frozen-encoder"``: encoder and bottleneck frozen (weights and
-          normalisation statistics), decoder and head re-initialised.
+          normalisation statistics), decoder and head re-initialised (their
+          normalisation layers train with batch statistics).
         - ``"full"``: every weight trainable, normalisation statistics frozen.
         - ``"scratch"``: the same architecture with fresh weights (seeded by
           ``seed``) and ordinary batch statistics.
@@ -241,11 +242,14 @@ def prepare(pretrained_model, setting, seed=0):
     if setting == "frozen-encoder":
         freeze_encoder(model)
         reset_decoder(model, seed)
+        # the fresh decoder has no statistics to keep: it collects its own
+        for part in _decoder_modules(model.backbone):
+            freeze_norm_statistics(part, frozen=False)
     return model.eval()
 
 
-def fine_tune(pretrained_model, images, labels, setting="full", epochs=12, n_items=16,
-              batch_size=4, patch=96, lr=None, weight_decay=None, seed=0, device="cpu"):
+def fine_tune(pretrained_model, images, labels, setting="full", epochs=30, n_items=16,
+              batch_size=4, patch=64, lr=None, weight_decay=None, seed=0, device="cpu"):
     """Adapt a pretrained model to a few annotated crops.
 
     Parameters

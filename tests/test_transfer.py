@@ -75,6 +75,8 @@ def test_settings(flows_model):
         if encoder:
             assert torch.equal(p, before[name])
     assert not torch.equal(net.head.weight, before["backbone.head.weight"])   # fresh head
+    assert all(m.frozen for m in net.encoder.modules() if isinstance(m, TileSafeNorm))
+    assert not any(m.frozen for m in net.decoder.modules() if isinstance(m, TileSafeNorm))
     full = prepare(flows_model, "full")
     assert all(p.requires_grad for p in full.parameters())
     assert all(m.frozen for m in full.modules() if isinstance(m, TileSafeNorm))
