@@ -54,7 +54,7 @@ SETTINGS = ("zero-shot", "frozen-encoder", "full", "scratch")
 
 #: Defaults of :func:`fine_tune` per setting: (learning rate, weight decay).
 #: Full fine-tuning uses a small rate and weight decay 0.1 (Le & Nguyen §4.2.2,
-#: scaled from their 1e-5 for a 100 MB model to our 50 k parameters); the
+#: scaled from their 1e-5 for a 100 MB model to our 31 k parameters); the
 #: fresh decoder and training from scratch use the rate of
 #: ``fieldseg_core.train`` and its weight decay.
 HYPER = {"frozen-encoder": (1e-3, 1e-5), "full": (3e-4, 0.1), "scratch": (1e-3, 1e-5)}
