@@ -1,7 +1,8 @@
 """The ``fieldseg`` command: segment your own images, train, reproduce.
 
 - ``fieldseg segment IMAGE [IMAGE ...] --model NAME_OR_CHECKPOINT --out DIR``
-  segments TIFF or PNG images with a pretrained model
+  segments 2D TIFF or PNG images (or, with ``--stack``, 3D TIFF stacks slice
+  by slice) with a pretrained model
   (:func:`fieldseg_core.pretrained.available`) or a checkpoint of
   ``fieldseg train``, writing ``DIR/<stem>_labels.tif``,
   ``DIR/<stem>_overlay.png`` and ``DIR/<stem>_cells.csv`` per image.
@@ -30,8 +31,8 @@ _SUFFIXES = (".tif", ".tiff", ".png")
 # reading
 # --------------------------------------------------------------------------
 
-def read_image(path, channel=None):
-    """Read a 2D image (one channel) from a TIFF or PNG file.
+def read_image(path, channel=None, stack=False):
+    """Read a 2D image (one channel), or a 3D stack, from a TIFF or PNG file.
 
     Parameters
     ----------
@@ -41,10 +42,13 @@ def read_image(path, channel=None):
         For a multi-channel file, the channel to segment. The channel axis is
         the last one when it has at most 4 entries (RGB(A) PNG, ``(H, W, C)``
         TIFF), else the first (``(C, H, W)`` TIFF).
+    stack : bool
+        Read a 3D array as a ``(Z, Y, X)`` stack instead (with ``channel``,
+        a 4D ``(Z, C, Y, X)`` file: the channel axis is the second).
 
     Returns
     -------
-    image : ndarray, shape (H, W)
+    image : ndarray, shape (H, W), or (Z, Y, X) with ``stack=True``
         As stored (no normalisation).
 
     Raises
@@ -53,7 +57,7 @@ def read_image(path, channel=None):
         Missing or unreadable file, an unsupported suffix, a multi-channel
         image without ``channel`` (unless its channels are identical), a
         channel out of range, or an array that is not 2D after the channel is
-        taken (a 3D stack: the shipped models are 2D).
+        taken (or 3D with ``stack=True``).
 
     Examples
     --------
@@ -87,6 +91,8 @@ def read_image(path, channel=None):
         raise ValueError(f"image {str(path)!r} has dtype {array.dtype}; expected integer or "
                          "floating-point intensities")
     array = np.squeeze(array)
+    if stack:
+        return _read_stack(path, array, channel)
     if array.ndim == 3:
         axis = -1 if array.shape[-1] <= 4 else 0
         n = array.shape[axis]
@@ -98,8 +104,8 @@ def read_image(path, channel=None):
             else:
                 raise ValueError(
                     f"image {str(path)!r} has shape {array.shape}: a multi-channel image "
-                    f"({n} channels) or a 3D stack; pass channel (--channel) to pick a channel "
-                    "(3D stacks need a 3D model; the shipped models are 2D)")
+                    f"({n} channels) or a 3D stack; pass channel (--channel) to pick a "
+                    "channel, or stack=True (--stack) to segment a 3D stack slice by slice")
         else:
             if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) \
                     or not 0 <= channel < n:
@@ -115,6 +121,28 @@ def read_image(path, channel=None):
     if min(array.shape) < 8:
         raise ValueError(f"image {str(path)!r} of shape {array.shape} is too small "
                          "(at least 8 x 8 pixels)")
+    return array
+
+
+def _read_stack(path, array, channel):
+    if path.suffix.lower() == ".png":
+        raise ValueError(f"image {str(path)!r}: stacks (stack=True, --stack) are read from 3D "
+                         "TIFF files, not PNG")
+    if channel is not None:
+        if array.ndim != 4:
+            raise ValueError(f"image {str(path)!r} has shape {array.shape}; with stack=True and a "
+                             "channel, expected a 4D (Z, C, Y, X) stack")
+        if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) \
+                or not 0 <= channel < array.shape[1]:
+            raise ValueError(f"channel must be an integer in [0, {array.shape[1]}) for the "
+                             f"(Z, C, Y, X) stack {str(path)!r}, got {channel!r}")
+        array = array[:, int(channel)]
+    if array.ndim != 3:
+        raise ValueError(f"image {str(path)!r} has shape {array.shape}; with stack=True expected "
+                         "a 3D (Z, Y, X) stack")
+    if min(array.shape[1:]) < 8:
+        raise ValueError(f"image {str(path)!r} of shape {array.shape} is too small "
+                         "(at least 8 x 8 pixels per slice)")
     return array
 
 
@@ -136,13 +164,16 @@ def _model(model, device):
 
 
 def segment_image(image, model="flows_unet", low=1.0, high=99.8, tile=1024, device="cpu",
-                  **params):
-    """Segment one 2D image: percentile normalisation, (tiled) prediction, instances.
+                  stitch_threshold=0.25, **params):
+    """Segment one 2D image (or a 3D stack): percentile normalisation, (tiled) prediction, instances.
 
     Parameters
     ----------
-    image : (H, W) array
-        Intensities, bright cells on a dark background.
+    image : (H, W) or (Z, Y, X) array
+        Intensities, bright cells on a dark background. A 3D stack is
+        segmented slice by slice with the 2D model and the slices are linked
+        into 3D objects by overlap (:func:`fieldseg_core.dynamics.stitch_3d`,
+        Cellpose's stitching mode).
     model : str, Path or FieldModel
         A name of :func:`fieldseg_core.pretrained.available`, a checkpoint
         of ``fieldseg train``, or a loaded model.
@@ -154,17 +185,25 @@ def segment_image(image, model="flows_unet", low=1.0, high=99.8, tile=1024, devi
         (:func:`fieldseg_core.predict.exact_overlap`; 64 px otherwise).
     device : str
         Torch device.
+    stitch_threshold : float
+        For a stack: the IoU above which a mask continues an object of the
+        previous slice.
     **params
         Post-processing parameters of :func:`fieldseg_core.predict.to_instances`.
 
     Returns
     -------
-    labels : ndarray of int32, shape (H, W)
+    labels : ndarray of int32, the shape of ``image``
 
     Raises
     ------
     ValueError
-        A non-2D, empty or constant image.
+        An empty or constant image, or one that is neither 2D nor 3D.
+
+    Notes
+    -----
+    A stack is normalised with the percentiles of the whole stack, so all
+    slices share one intensity scale.
 
     Examples
     --------
@@ -178,17 +217,27 @@ def segment_image(image, model="flows_unet", low=1.0, high=99.8, tile=1024, devi
     from .datasets import normalize_percentile
     from .predict import exact_overlap, predict_instances
 
-    image = validate_field(image, "image", ndims=(2,))
+    image = validate_field(image, "image", ndims=(2, 3))
     tile = validate_number(tile, "tile", low=16, integer=True)
     model = _model(model, device)
     norm = normalize_percentile(image, low, high)
     overlap = exact_overlap(model)
     overlap = 64 if overlap is None else overlap
-    use_tiles = max(norm.shape) > tile
+    use_tiles = max(norm.shape[-2:]) > tile
     if use_tiles and overlap >= tile:
         raise ValueError(f"tile must exceed the model's exact overlap {overlap}, got {tile}")
-    return predict_instances(model, norm, device=device, tile=tile if use_tiles else None,
-                             overlap=overlap, **params)
+
+    def one(plane):
+        return predict_instances(model, plane, device=device, tile=tile if use_tiles else None,
+                                 overlap=overlap, **params)
+
+    if norm.ndim == 2:
+        return one(norm)
+    from .dynamics import stitch_3d
+
+    stitch_threshold = validate_number(stitch_threshold, "stitch_threshold", low=0.0,
+                                       low_inclusive=False, high=1.0)
+    return stitch_3d(np.stack([one(plane) for plane in norm]), iou_threshold=stitch_threshold)
 
 
 def cell_table(labels):
@@ -196,13 +245,14 @@ def cell_table(labels):
 
     Parameters
     ----------
-    labels : (H, W) array of int
+    labels : (H, W) or (Z, Y, X) array of int
 
     Returns
     -------
     rows : list of dict
-        ``id``, ``area`` (pixels), ``centroid_y``, ``centroid_x`` (pixels,
-        row and column), sorted by id.
+        ``id``, ``area`` (pixels, or voxels for a stack), ``centroid_z``
+        (stacks only), ``centroid_y``, ``centroid_x`` (pixels: slice, row and
+        column), sorted by id.
 
     Examples
     --------
@@ -211,16 +261,20 @@ def cell_table(labels):
     """
     from ._validate import validate_labels
 
-    labels = validate_labels(labels, ndims=(2,))
+    labels = validate_labels(labels, ndims=(2, 3))
     ids, inverse = np.unique(labels, return_inverse=True)
-    inverse = inverse.reshape(labels.shape)
-    area = np.bincount(inverse.ravel(), minlength=len(ids))
-    yy, xx = np.indices(labels.shape)
-    cy = np.bincount(inverse.ravel(), yy.ravel(), minlength=len(ids)) / np.maximum(area, 1)
-    cx = np.bincount(inverse.ravel(), xx.ravel(), minlength=len(ids)) / np.maximum(area, 1)
-    return [{"id": int(i), "area": int(a), "centroid_y": round(float(y), 3),
-             "centroid_x": round(float(x), 3)}
-            for i, a, y, x in zip(ids, area, cy, cx) if i != 0]
+    inverse = inverse.ravel()
+    area = np.bincount(inverse, minlength=len(ids))
+    names = ("centroid_z", "centroid_y", "centroid_x")[3 - labels.ndim:]
+    centroids = [np.bincount(inverse, coord.ravel(), minlength=len(ids)) / np.maximum(area, 1)
+                 for coord in np.indices(labels.shape)]
+    rows = []
+    for k, (i, a) in enumerate(zip(ids, area)):
+        if i != 0:
+            row = {"id": int(i), "area": int(a)}
+            row.update({n: round(float(c[k]), 3) for n, c in zip(names, centroids)})
+            rows.append(row)
+    return rows
 
 
 def _overlay_rgb(image, labels):
@@ -229,6 +283,8 @@ def _overlay_rgb(image, labels):
     from .datasets import normalize_percentile
     from .viz import label_rgb
 
+    if image.ndim == 3:                            # a stack: its middle slice
+        image, labels = image[image.shape[0] // 2], labels[labels.shape[0] // 2]
     grey = np.clip(normalize_percentile(image, 1.0, 99.8), 0.0, 1.0)
     rgb = np.repeat(grey[..., None], 3, axis=2)
     colours = label_rgb(labels).astype(np.float32)
@@ -246,7 +302,8 @@ def _outputs(out_dir, stem):
 
 
 def segment_files(paths, model="flows_unet", out_dir="fieldseg_out", channel=None, low=1.0,
-                  high=99.8, tile=1024, device="cpu", progress=True, **params):
+                  high=99.8, tile=1024, device="cpu", progress=True, stack=False,
+                  stitch_threshold=0.25, **params):
     """Segment image files and write labels, an overlay and a cell table for each.
 
     Parameters
@@ -258,10 +315,16 @@ def segment_files(paths, model="flows_unet", out_dir="fieldseg_out", channel=Non
     out_dir : str or Path
         Created if missing. For each input ``<stem>.<ext>`` it receives
         ``<stem>_labels.tif`` (int32 labels, 0 = background),
-        ``<stem>_overlay.png`` (image with coloured cells and yellow outlines)
-        and ``<stem>_cells.csv`` (``id, area, centroid_y, centroid_x``).
+        ``<stem>_overlay.png`` (image with coloured cells and yellow outlines;
+        the middle slice of a stack) and ``<stem>_cells.csv`` (``id, area,
+        centroid_y, centroid_x``, and ``centroid_z`` for stacks).
     channel : int, optional
         Channel of multi-channel files.
+    stack : bool
+        Read 3D files as ``(Z, Y, X)`` stacks, segmented slice by slice and
+        stitched (see :func:`segment_image`).
+    stitch_threshold : float
+        IoU linking masks of consecutive slices of a stack.
     low, high, tile, device, **params
         As for :func:`segment_image`.
     progress : bool
@@ -313,7 +376,7 @@ def segment_files(paths, model="flows_unet", out_dir="fieldseg_out", channel=Non
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"out_dir {str(out_dir)!r} exists and is not a folder")
     for p in paths:
-        image = read_image(p, channel)
+        image = read_image(p, channel, stack)
         try:
             normalize_percentile(image, low, high)
         except ValueError as exc:
@@ -322,9 +385,9 @@ def segment_files(paths, model="flows_unet", out_dir="fieldseg_out", channel=Non
     # 2. segment
     results = []
     for p in tqdm(paths, desc="segmenting", unit="image", disable=not progress, file=sys.stderr):
-        image = read_image(p, channel)
+        image = read_image(p, channel, stack)
         labels = segment_image(image, model, low=low, high=high, tile=tile, device=device,
-                               **params)
+                               stitch_threshold=stitch_threshold, **params)
         results.append({"input": str(p), "image": image, "labels": labels,
                         "n_cells": int(len(np.unique(labels)) - 1)})
     # 3. write
@@ -335,7 +398,9 @@ def segment_files(paths, model="flows_unet", out_dir="fieldseg_out", channel=Non
         tifffile.imwrite(out["labels"], res["labels"].astype(np.int32))
         Image.fromarray(_overlay_rgb(image, res["labels"])).save(out["overlay"])
         with open(out["cells"], "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=["id", "area", "centroid_y", "centroid_x"])
+            columns = ["id", "area"] + ["centroid_z"] * (image.ndim == 3) + ["centroid_y",
+                                                                             "centroid_x"]
+            writer = csv.DictWriter(f, fieldnames=columns)
             writer.writeheader()
             writer.writerows(cell_table(res["labels"]))
         res.update({f"{k}_path": str(v) for k, v in out.items()})
@@ -363,6 +428,11 @@ def build_parser():
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--channel", type=int, default=None,
                    help="channel of multi-channel images (0-based)")
+    s.add_argument("--stack", action="store_true",
+                   help="read 3D TIFFs as (Z, Y, X) stacks: segment every slice and link the "
+                        "slices by overlap")
+    s.add_argument("--stitch-threshold", type=float, default=0.25,
+                   help="IoU that links masks of consecutive slices of a stack (default 0.25)")
     s.add_argument("--low", type=float, default=1.0, help="low percentile mapped to 0")
     s.add_argument("--high", type=float, default=99.8, help="high percentile mapped to 1")
     s.add_argument("--tile", type=int, default=1024,
@@ -402,7 +472,8 @@ def main(argv=None):
         results = segment_files(args.images, model=args.model, out_dir=args.out,
                                 channel=args.channel, low=args.low, high=args.high,
                                 tile=args.tile, device=args.device,
-                                progress=not args.no_progress)
+                                progress=not args.no_progress, stack=args.stack,
+                                stitch_threshold=args.stitch_threshold)
     except (ValueError, TypeError, ModuleNotFoundError) as exc:
         print(f"fieldseg segment: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

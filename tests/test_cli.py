@@ -81,7 +81,7 @@ def _bad_inputs(tmp_path, real_crop):
         "unreadable": ([tmp_path / "garbage.tif"], tmp_path / "o", "could not be read"),
         "missing": ([tmp_path / "nope.tif"], tmp_path / "o", "does not exist"),
         "4d": ([tmp_path / "stack4d.tif"], tmp_path / "o", "2D image"),
-        "3d stack": ([tmp_path / "stack3d.tif"], tmp_path / "o", "3D model"),
+        "3d stack": ([tmp_path / "stack3d.tif"], tmp_path / "o", "--stack"),
         "1d": ([tmp_path / "line.tif"], tmp_path / "o", "2D image"),
         "constant": ([tmp_path / "constant.tif"], tmp_path / "o", "constant"),
         "overwrite": ([folder / "a.tif", folder / "a_labels.tif"], folder, "overwrite an input"),
@@ -134,3 +134,32 @@ def test_module_form_runs(tmp_path, real_crop):
                            "--no-progress"], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "o" / "n_labels.tif").exists() and "cells" in done.stdout
+
+
+def test_stack_is_segmented_slice_by_slice_and_stitched(tmp_path):
+    from fieldseg_core import pretrained
+    from fieldseg_core.datasets import normalize_percentile, nuclei_3d
+    from fieldseg_core.dynamics import stitch_3d
+    from fieldseg_core.predict import predict_instances
+
+    volume, _ = nuclei_3d()
+    tifffile.imwrite(tmp_path / "vol.tif", volume)
+    res = cli.main(["segment", str(tmp_path / "vol.tif"), "--stack", "--out", str(tmp_path / "o"),
+                    "--no-progress"])
+    labels = tifffile.imread(tmp_path / "o" / "vol_labels.tif")
+    assert labels.shape == volume.shape and res[0]["n_cells"] == labels.max() > 0
+    # the stitched per-slice segmentation, with one intensity scale for the whole stack
+    model = pretrained.load("flows_unet")
+    norm = normalize_percentile(volume)
+    slices = np.stack([predict_instances(model, plane) for plane in norm])
+    np.testing.assert_array_equal(labels, stitch_3d(slices, iou_threshold=0.25))
+    z_extent = [len(np.unique(np.nonzero(labels == i)[0])) for i in range(1, labels.max() + 1)]
+    assert max(z_extent) > 3                            # objects span several slices
+    with open(tmp_path / "o" / "vol_cells.csv") as f:
+        header = f.readline().strip().split(",")
+    assert header == ["id", "area", "centroid_z", "centroid_y", "centroid_x"]
+    with pytest.raises(ValueError, match="TIFF"):
+        cli.read_image(tmp_path / "o" / "vol_overlay.png", stack=True)
+    tifffile.imwrite(tmp_path / "flat.tif", volume[0])
+    with pytest.raises(ValueError, match="3D"):
+        cli.read_image(tmp_path / "flat.tif", stack=True)
