@@ -117,3 +117,14 @@ def test_package_data_declares_the_checkpoints():
     assert shipped and shipped <= declared
     assert conf["project"]["scripts"]["fieldseg"] == "fieldseg_core.cli:main"
     assert np.all([p.suffix in (".pt", ".json", ".csv") for p in shipped])
+
+
+def test_list_command_prints_every_model(capsys):
+    pretrained.main(["list"])
+    out = capsys.readouterr().out
+    for name in pretrained.available():
+        assert name in out and pretrained.REGISTRY[name] in out
+        assert pretrained.info(name)["command"] in out
+    assert pretrained._command_args(pretrained.info(name)["command"])[0] == "--representation"
+    with pytest.raises(ValueError, match="must start with"):
+        pretrained._command_args("python train.py --seed 0")
