@@ -173,8 +173,9 @@ def predict_tiled_aligned(fn, image, tile=256, overlap=48, multiple=1):
         ``(C_out, *tile_shape)``.
     image : (C, H, W) or (C, D, H, W) array
         Input with a leading channel axis; every spatial axis is tiled.
-    tile, overlap : int
-        As for :func:`aligned_tile_starts` (the same along every axis).
+    tile, overlap : int or sequence of int
+        As for :func:`aligned_tile_starts`; one value for every spatial axis,
+        or one per axis.
     multiple : int
         Start grid of the tiles.
 
@@ -215,7 +216,17 @@ def predict_tiled_aligned(fn, image, tile=256, overlap=48, multiple=1):
     image = np.asarray(image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else image)
     if image.ndim not in (3, 4):
         raise ValueError(f"image must be (C, H, W) or (C, D, H, W), got shape {image.shape}")
-    plans = [aligned_tile_starts(n, tile, overlap, multiple) for n in image.shape[1:]]
+    spatial = image.shape[1:]
+
+    def per_axis(value, name):
+        if isinstance(value, (list, tuple, np.ndarray)):
+            if len(value) != len(spatial):
+                raise ValueError(f"{name} must be an int or {len(spatial)} ints, got {value!r}")
+            return list(value)
+        return [value] * len(spatial)
+
+    plans = [aligned_tile_starts(n, t, o, multiple)
+             for n, t, o in zip(spatial, per_axis(tile, "tile"), per_axis(overlap, "overlap"))]
     out = None
     for boxes in itertools.product(*plans):
         crop = image[(slice(None),) + tuple(slice(a, b) for a, b, _, _ in boxes)]

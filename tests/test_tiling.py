@@ -158,6 +158,10 @@ def test_predict_tiled_aligned_3d_and_errors():
     blur = lambda x: ndimage.uniform_filter(x, size=(1, 3, 3, 3), mode="nearest")  # noqa: E731
     np.testing.assert_allclose(predict_tiled_aligned(blur, vol, tile=16, overlap=2), blur(vol),
                                atol=1e-6)
+    np.testing.assert_allclose(predict_tiled_aligned(blur, vol, tile=(12, 16, 20), overlap=(2, 4, 2)),
+                               blur(vol), atol=1e-6)
+    with pytest.raises(ValueError, match="tile"):
+        predict_tiled_aligned(blur, vol, tile=(16, 16), overlap=2)
     with pytest.raises(ValueError, match="image"):
         predict_tiled_aligned(blur, np.zeros((8, 8)), tile=4, overlap=2)
     with pytest.raises(TypeError, match="fn"):
