@@ -223,19 +223,18 @@ def prepare(pretrained_model, setting, seed=0):
         raise ValueError(f"setting must be one of {SETTINGS}, got {setting!r}")
     _backbone(pretrained_model)
     if setting == "scratch":
+        # the same architecture, freshly initialised: rebuilt from the recorded
+        # configuration when there is one, else every layer of a copy reset
         config = getattr(pretrained_model, "model_config", None)
-        net = pretrained_model.backbone
         torch.manual_seed(seed)
-        if config is None:
-            model = copy.deepcopy(pretrained_model)
-            for module in model.modules():
-                if hasattr(module, "reset_parameters"):
-                    module.reset_parameters()
-                if hasattr(module, "reset_running_stats"):
-                    module.reset_running_stats()
-        else:
-            model = build_model(**config)
-        del net
+        if config is not None:
+            return build_model(**config).eval()
+        model = copy.deepcopy(pretrained_model)
+        for module in model.modules():
+            if hasattr(module, "reset_parameters"):
+                module.reset_parameters()
+            if hasattr(module, "frozen"):
+                module.frozen = False
         return model.eval()
     model = copy.deepcopy(pretrained_model)
     freeze_norm_statistics(model)

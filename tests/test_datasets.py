@@ -1,13 +1,11 @@
 """Real nuclei read offline from the stardist package; the fixed split; the classical baseline."""
 
-import builtins
 import importlib.util
 import socket
 
 import numpy as np
 import pytest
 
-from fieldseg_core import datasets
 from fieldseg_core.datasets import (
     CROP,
     SPLIT,

@@ -89,6 +89,13 @@ def test_settings(flows_model):
     assert all(p.requires_grad for p in flows_model.parameters())
     with pytest.raises(ValueError, match="setting"):
         prepare(flows_model, "linear-probe")
+    # a model without a recorded configuration: every layer of a copy is reset
+    plain = transfer_copy = prepare(flows_model, "full")
+    del plain.model_config
+    fresh = prepare(transfer_copy, "scratch", seed=0)
+    assert not torch.equal(fresh.backbone.head.weight, before["backbone.head.weight"])
+    assert not any(m.frozen for m in fresh.modules() if isinstance(m, TileSafeNorm))
+    assert float(fresh.backbone.encoder[0].norm1.running_var.mean()) == 1.0
 
 
 def test_frozen_encoder_training_moves_only_the_decoder(flows_model, crops):
