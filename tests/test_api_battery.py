@@ -8,6 +8,7 @@ import copy
 import importlib
 import re
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -395,6 +396,7 @@ UNCHANGED_CASES = [
     ("field_surface", lambda: (_FIELD.copy(), scene_2d()), viz.field_surface),
     ("volume_slices", lambda: (fields.edt_field(scene_3d()), scene_3d()), viz.volume_slices),
     ("volume_isosurfaces", lambda: (scene_3d(),), viz.volume_isosurfaces),
+    ("otsu_watershed", lambda: (_FIELD.astype(np.float64),), segment.otsu_watershed),
 ]
 
 
@@ -431,8 +433,8 @@ def test_inputs_are_unchanged(name, make, call):
 # docstrings: no escape sequence turned into a control character
 # --------------------------------------------------------------------------
 
-MODULES = ["fields", "flows", "dynamics", "segment", "metrics", "losses", "models", "predict",
-           "data", "train", "viz", "_validate", "_labels", "_multigrid"]
+MODULES = sorted(p.stem for p in Path(__file__).resolve().parents[1].joinpath("fieldseg_core").glob("*.py")
+                 if p.stem not in ("__init__", "__main__"))
 
 
 @pytest.mark.parametrize("module", MODULES)
