@@ -1,0 +1,182 @@
+"""Tests for fieldseg_core.distributed: launch detection, seeds, and DDP training on 2 CPU processes."""
+
+import socket
+import warnings
+
+import pytest
+import torch
+import torch.multiprocessing as mp
+
+from fieldseg_core.data import SyntheticCells
+from fieldseg_core.distributed import (
+    DataParallelRun,
+    backend_for,
+    launch_info,
+    rank_seed,
+    synchronise_batchnorm,
+)
+from fieldseg_core.models import build_model
+from fieldseg_core.train import CHECKPOINT, cosine_warmup_schedule, loss_for, train
+
+WORLD, BATCH, EPOCHS, N_ITEMS, SEED = 2, 2, 2, 8, 3
+DATA = dict(shape=(32, 32), n_cells_range=(2, 3), radius_range=(4, 6), augment=False, seed=5)
+
+
+def _dataset():
+    return SyntheticCells(N_ITEMS, "edt", **DATA)
+
+
+def _gn_model():
+    torch.manual_seed(0)
+    return build_model("edt", widths=(4, 8), groups=2)
+
+
+def _bn_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4),
+                               torch.nn.SiLU(), torch.nn.Conv2d(4, 1, 3, padding=1))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank, port, out):
+    # The environment torchrun would give this process.
+    env = {"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(WORLD),
+           "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    import os
+
+    os.environ.update(env)
+    torch.set_num_threads(1)
+    run = DataParallelRun(torch.device("cpu"))        # creates the gloo group from the env
+    result = {"backend": torch.distributed.get_backend()}
+    for name, build in (("gn", _gn_model), ("bn", _bn_model)):
+        model = build()
+        if rank == 1:  # DDP must broadcast rank 0's weights at start
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.add_(1.0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            history = train(model, _dataset(), loss=loss_for("edt"), epochs=EPOCHS,
+                            batch_size=BATCH, device="cpu", progress=False, seed=SEED,
+                            out_dir=f"{out}/{name}_rank{rank}")
+        result[name] = {k: v.clone() for k, v in model.state_dict().items()}
+        result[name + "_loss"] = [row["train_loss"] for row in history]
+    run.close()
+    torch.save(result, f"{out}/rank{rank}.pt")
+
+
+def _rank_batches(epoch, rank):
+    sampler = torch.utils.data.distributed.DistributedSampler(
+        range(N_ITEMS), num_replicas=WORLD, rank=rank, shuffle=True, seed=SEED)
+    sampler.set_epoch(epoch)
+    idx = list(sampler)
+    return [idx[i:i + BATCH] for i in range(0, len(idx), BATCH)]
+
+
+def _reference(build, per_rank_forward, ranks=(0, 1)):
+    """One process, AdamW + the same schedule, each step over the ranks' batches together."""
+    ds = _dataset()
+    model = build()
+    loss = loss_for("edt")
+    steps = EPOCHS * N_ITEMS // (WORLD * BATCH)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-5)
+    sched = cosine_warmup_schedule(opt, max(1, round(0.05 * steps)), steps, 0.01)
+    torch.manual_seed(SEED)
+    for epoch in range(EPOCHS):
+        per_rank = [_rank_batches(epoch, r) for r in ranks]
+        for step_batches in zip(*per_rank):
+            parts = [[ds[i] for i in b] for b in step_batches]
+            xs = [torch.stack([p[0] for p in part]) for part in parts]
+            ys = [torch.stack([p[1] for p in part]) for part in parts]
+            opt.zero_grad()
+            if per_rank_forward:  # BatchNorm on the CPU: each rank normalises its own batch
+                total = sum(loss(model(x), y, model) for x, y in zip(xs, ys)) / len(xs)
+            else:                 # per-sample normalisation: one pass over the union
+                total = loss(model(torch.cat(xs)), torch.cat(ys), model)
+            total.backward()
+            opt.step()
+            sched.step()
+    return model.state_dict()
+
+
+@pytest.fixture(scope="module")
+def ddp_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    mp.spawn(_worker, args=(_free_port(), str(out)), nprocs=WORLD, join=True)
+    return out, [torch.load(out / f"rank{r}.pt", weights_only=True) for r in range(WORLD)]
+
+
+def test_launch_info_reads_torchrun_environment():
+    assert launch_info({}).launched is False
+    assert launch_info({"RANK": "0", "WORLD_SIZE": "1"}).world_size == 1  # no rendezvous address
+    env = {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "h",
+           "MASTER_PORT": "1"}
+    info = launch_info(env)
+    assert (info.rank, info.local_rank, info.world_size, info.launched) == (1, 1, 2, True)
+    with pytest.raises(ValueError, match="RANK"):
+        launch_info({**env, "RANK": "2"})
+    with pytest.raises(ValueError, match="WORLD_SIZE"):
+        launch_info({**env, "WORLD_SIZE": "two"})
+
+
+def test_backend_and_seeds():
+    assert backend_for(torch.device("cpu")) == "gloo" and backend_for("cuda:0") == "nccl"
+    seeds = [rank_seed(11, r) for r in range(64)]
+    assert seeds[0] == 11 and len(set(seeds)) == 64
+    assert seeds == [rank_seed(11, r) for r in range(64)]
+    with pytest.raises(ValueError, match="rank"):
+        rank_seed(0, -1)
+
+
+def test_inactive_run_is_identity():
+    run = DataParallelRun(torch.device("cpu"), environ={})
+    model = _gn_model()
+    assert not run.active and run.is_main and run.wrap(model) is model
+    assert run.shard_size(7) == 7 and run.reduce_sum(torch.tensor(2.5), 3) == (2.5, 3.0)
+
+
+def test_batchnorm_becomes_sync_on_cuda_only():
+    net = _bn_model()
+    with pytest.warns(UserWarning, match="SyncBatchNorm"):
+        assert synchronise_batchnorm(net, "cpu") is net
+    converted = synchronise_batchnorm(_bn_model(), "cuda")
+    assert isinstance(converted[1], torch.nn.SyncBatchNorm)
+    torch.testing.assert_close(converted[1].weight, _bn_model()[1].weight)
+    gn = _gn_model()
+    assert synchronise_batchnorm(gn, "cuda") is gn  # GroupNorm: nothing to synchronise
+
+
+def test_ddp_ranks_agree_and_match_union_of_batches(ddp_run):
+    """GroupNorm (per-sample): 2 gloo ranks = one process over the union of their batches."""
+    out, (r0, r1) = ddp_run
+    assert r0["backend"] == "gloo"
+    for key in r0["gn"]:
+        assert torch.equal(r0["gn"][key], r1["gn"][key]), key
+    assert r0["gn_loss"] == r1["gn_loss"]  # the history holds the loss over both ranks
+    reference = _reference(_gn_model, per_rank_forward=False)
+    for key, value in reference.items():
+        torch.testing.assert_close(r0["gn"][key], value, rtol=1e-4, atol=1e-6)
+    # The test can fail: the steps over rank 0's batches alone give other weights.
+    alone = _reference(_gn_model, per_rank_forward=False, ranks=(0,))
+    assert max(float((alone[k] - r0["gn"][k]).abs().max()) for k in alone) > 1e-4
+    # Rank 0 alone writes checkpoints and history.
+    assert (out / "gn_rank0" / CHECKPOINT).exists()
+    assert not (out / "gn_rank1" / CHECKPOINT).exists()
+
+
+def test_ddp_batchnorm_on_cpu_averages_per_rank_losses(ddp_run):
+    """BatchNorm on the CPU (no SyncBatchNorm): the step averages per-rank normalised losses."""
+    _, (r0, r1) = ddp_run
+    params = dict(_bn_model().named_parameters())
+    for key in params:
+        assert torch.equal(r0["bn"][key], r1["bn"][key]), key
+    per_rank = _reference(_bn_model, per_rank_forward=True)
+    union = _reference(_bn_model, per_rank_forward=False)
+    for key in params:
+        torch.testing.assert_close(r0["bn"][key], per_rank[key], rtol=1e-4, atol=1e-6)
+    assert max(float((union[k] - r0["bn"][k]).abs().max()) for k in params) > 1e-4
