@@ -16,6 +16,8 @@ that need it):
 - :mod:`fieldseg_core.models`, :mod:`fieldseg_core.losses` -- U-Nets and their losses
 - :mod:`fieldseg_core.data`, :mod:`fieldseg_core.train`, :mod:`fieldseg_core.predict` --
   synthetic training data, the trainer (``python -m fieldseg_core.train``), inference
+- :mod:`fieldseg_core.distributed`, :mod:`fieldseg_core.chunked` -- scaling up: data-parallel
+  training under ``torchrun``, segmentation of images larger than memory with dask
 """
 
 import importlib
@@ -37,6 +39,8 @@ _SUBMODULES = (
     "train",
     "predict",
     "reproduce",
+    "distributed",
+    "chunked",
 )
 
 __all__ = list(_SUBMODULES) + ["__version__"]
