@@ -16,6 +16,8 @@ every cell one global label.
 - :func:`segment_chunked` -- the pipeline: numpy, dask, zarr or memory-mapped
   TIFF in; numpy, zarr (``<stem>_labels.zarr``) or TIFF out.
 - :func:`open_image` -- a path or array as a lazily read dask array.
+- :func:`synthetic_mosaic` -- a large field (and its true labels) written to
+  zarr strip by strip, to try all this on images of any size.
 
 Peak memory depends on the block size and the number of worker threads, not
 on the image size; the scheduler is dask's (threads by default).
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import numbers
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -37,7 +40,7 @@ import numpy as np
 
 from ._validate import validate_number
 
-__all__ = ["open_image", "segment_chunked", "labels_path"]
+__all__ = ["open_image", "segment_chunked", "labels_path", "synthetic_mosaic"]
 
 SCALAR_REPRESENTATIONS = ("poisson", "diffusion", "edt", "sdf")
 _ID_STRIDE = np.int64(2**32)  # block-local ids live in [k * 2**32, (k + 1) * 2**32)
@@ -162,9 +165,9 @@ def _create_output(path, shape, chunks, dtype, overwrite):
 
 def _block_function(segmenter, device, params):
     """``fn(block) -> labels`` for the three kinds of segmenter."""
-    import torch
-
-    if isinstance(segmenter, torch.nn.Module):
+    # A model can only be a torch module if torch is loaded; fields never import it.
+    torch = sys.modules.get("torch")
+    if torch is not None and isinstance(segmenter, torch.nn.Module):
         from .predict import predict_instances
 
         segmenter.eval()
@@ -504,3 +507,100 @@ def _progress(enabled):
     from dask.diagnostics import ProgressBar
 
     return ProgressBar()
+
+
+def synthetic_mosaic(shape, out_field, out_labels=None, tile=256, n_distinct=8, n_cells=60,
+                     radius_range=(6, 11), seed=0, chunks=512, representation="poisson"):
+    """A large 2D mosaic of synthetic cells and their field, written to zarr without holding it.
+
+    Parameters
+    ----------
+    shape : (int, int)
+        Mosaic size in pixels.
+    out_field : str or Path
+        ``.zarr`` path of the float32 field.
+    out_labels : str or Path, optional
+        ``.zarr`` path of the int32 true labels (cells numbered across tiles).
+    tile : int
+        Side of the square tiles the mosaic repeats.
+    n_distinct : int
+        Distinct tiles drawn with :func:`fieldseg_core.synthetic.random_cells`
+        (``kind="mixed"``, touching cells) and shown under one of the 8 flips and
+        quarter turns, so the mosaic does not repeat visibly.
+    n_cells : int
+        Cells per tile.
+    radius_range : (float, float)
+        Equivalent radii of the cells, px.
+    seed : int
+        Seed of the tiles and of their arrangement.
+    chunks : int
+        zarr chunk side; strips of this height are written one at a time.
+    representation : {"poisson", "diffusion", "edt", "sdf"}
+        The field of each tile (:func:`fieldseg_core.data.make_target`).
+
+    Returns
+    -------
+    n_cells : int
+        Number of cells in the mosaic.
+
+    Notes
+    -----
+    Cells never cross tile borders (each tile is segmented in its own right),
+    but they cross the borders of any block grid that is not aligned with the tiles.
+    """
+    import zarr
+
+    from .data import make_target
+    from .synthetic import random_cells
+
+    try:
+        rows, cols = (int(v) for v in shape)
+    except (TypeError, ValueError):
+        raise TypeError(f"shape must be a pair of ints, got {shape!r}") from None
+    if rows < 1 or cols < 1:
+        raise ValueError(f"shape must be positive, got {shape!r}")
+    tile = validate_number(tile, "tile", low=8, integer=True)
+    n_distinct = validate_number(n_distinct, "n_distinct", low=1, integer=True)
+    chunks = validate_number(chunks, "chunks", low=1, integer=True)
+    if representation not in SCALAR_REPRESENTATIONS:
+        raise ValueError(f"representation must be one of {SCALAR_REPRESENTATIONS}, "
+                         f"got {representation!r}")
+    rng = np.random.default_rng(seed)
+    bank = []
+    for _ in range(n_distinct):
+        labels = random_cells((tile, tile), n_cells, kind="mixed", radius_range=radius_range,
+                              overlap=0.3, seed=int(rng.integers(2**31)), placement="uniform")
+        bank.append((labels.astype(np.int32), make_target(labels, representation)[0]))
+    field_z = zarr.create_array(store=str(out_field), shape=(rows, cols), chunks=(chunks, chunks),
+                                dtype=np.float32, fill_value=0, overwrite=True)
+    labels_z = None if out_labels is None else zarr.create_array(
+        store=str(out_labels), shape=(rows, cols), chunks=(chunks, chunks), dtype=np.int32,
+        fill_value=0, overwrite=True)
+    n_tr, n_tc = -(-rows // tile), -(-cols // tile)
+    choice = rng.integers(n_distinct, size=(n_tr, n_tc))
+    turns, flips = rng.integers(4, size=(n_tr, n_tc)), rng.integers(2, size=(n_tr, n_tc))
+    # Tile (i, j) numbers its cells after those of the tiles before it in raster order.
+    counts = np.array([int(labels.max()) for labels, _ in bank])[choice]
+    offsets = (np.cumsum(counts.ravel()) - counts.ravel()).reshape(n_tr, n_tc)
+    present = np.zeros(0, np.int64)
+    for r0 in range(0, rows, chunks):
+        r1 = min(rows, r0 + chunks)
+        out_f = np.zeros((r1 - r0, n_tc * tile), np.float32)
+        out_l = np.zeros((r1 - r0, n_tc * tile), np.int32)
+        for tr in range(r0 // tile, -(-r1 // tile)):
+            lo, hi = max(r0, tr * tile), min(r1, (tr + 1) * tile)
+            for tc in range(n_tc):
+                labels, field = bank[choice[tr, tc]]
+                if flips[tr, tc]:
+                    labels, field = labels[::-1], field[::-1]
+                labels, field = np.rot90(labels, turns[tr, tc]), np.rot90(field, turns[tr, tc])
+                cols_tile = slice(tc * tile, (tc + 1) * tile)
+                rows_tile = slice(lo - tr * tile, hi - tr * tile)
+                out_f[lo - r0:hi - r0, cols_tile] = field[rows_tile]
+                out_l[lo - r0:hi - r0, cols_tile] = np.where(
+                    labels[rows_tile] > 0, labels[rows_tile] + offsets[tr, tc], 0)
+        field_z[r0:r1] = out_f[:, :cols]
+        if labels_z is not None:
+            labels_z[r0:r1] = out_l[:, :cols]
+        present = np.union1d(present, out_l[:, :cols])
+    return int((present > 0).sum())
