@@ -7,7 +7,7 @@ default) written to zarr by :func:`fieldseg_core.chunked.synthetic_mosaic`
 - the chunked path, :func:`fieldseg_core.chunked.segment_chunked` from the
   zarr field to a zarr label image, fixed ``--chunk`` (512) and ``--margin``
   (48), dask's threaded scheduler with ``--workers`` threads: wall time,
-  megapixels per second and the peak resident memory (``ru_maxrss``) of a
+  megapixels per second and the peak resident memory (``VmHWM``, Linux) of a
   fresh process that does only that;
 - the single-pass path (read the whole field, :func:`fieldseg_core.segment.watershed_from_field`)
   for mosaics up to ``--single-max`` pixels a side (4096), in its own process:
@@ -24,7 +24,7 @@ Run: ``python benchmarks/bench_chunked.py [--sizes 2048,4096,8192] [--chunk 512]
 import argparse
 import json
 import os
-import resource
+import re
 import subprocess
 import sys
 import tempfile
@@ -33,7 +33,9 @@ from pathlib import Path
 
 
 def _peak_mb():
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # VmHWM is this process's own peak; ru_maxrss would include the parent's at the fork.
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\s+(\d+)", f.read()).group(1)) / 1024
 
 
 def child(args):
