@@ -277,6 +277,30 @@ def _axis_chunks(length, size, margin):
     return tuple(sizes)
 
 
+def _shared_strips(axis_chunks, margin):
+    """Face neighbours ``(a, b)`` and the region both segment, in each one's local coordinates."""
+    starts = [np.concatenate([[0], np.cumsum(c)]) for c in axis_chunks]
+    length = [s[-1] for s in starts]
+
+    def extended(index, k):  # block index's extent along axis k, margins included
+        return (max(0, starts[k][index[k]] - margin[k]),
+                min(length[k], starts[k][index[k] + 1] + margin[k]))
+
+    numblocks = tuple(len(c) for c in axis_chunks)
+    for a in np.ndindex(*numblocks):
+        for axis in range(len(numblocks)):
+            if a[axis] + 1 >= numblocks[axis] or margin[axis] == 0:
+                continue  # no neighbour, or no strip to compare
+            b = tuple(i + (k == axis) for k, i in enumerate(a))
+            strip_a, strip_b = [], []
+            for k in range(len(numblocks)):
+                (lo_a, hi_a), (lo_b, hi_b) = extended(a, k), extended(b, k)
+                lo, hi = max(lo_a, lo_b), min(hi_a, hi_b)
+                strip_a.append(slice(lo - lo_a, hi - lo_a))
+                strip_b.append(slice(lo - lo_b, hi - lo_b))
+            yield a, b, tuple(strip_a), tuple(strip_b)
+
+
 def _validate_sizes(value, name, ndim, low):
     if isinstance(value, numbers.Integral) and not isinstance(value, bool):
         value = (value,) * ndim
@@ -436,33 +460,11 @@ def segment_chunked(image, out=None, segmenter="poisson", chunk_size=512, margin
     core = da.overlap.trim_internal(seg, spatial_depth, boundary="none")
     assert core.chunks == axis_chunks
 
-    # Strips shared by face neighbours, in each block's local coordinates.
-    starts = [np.concatenate([[0], np.cumsum(c)]) for c in axis_chunks]
     # Delayed handles on the blocks' keys, so every consumer shares one segmentation.
     seg_blocks = seg.to_delayed(optimize_graph=False)
-    matches = []
-    if merge:
-        for index in np.ndindex(*numblocks):
-            for axis in range(ndim):
-                if index[axis] + 1 >= numblocks[axis]:
-                    continue
-                other = list(index)
-                other[axis] += 1
-                sl_a, sl_b = [], []
-                for k in range(ndim):
-                    lo_a = max(0, starts[k][index[k]] - margin[k])
-                    lo_b = max(0, starts[k][other[k]] - margin[k])
-                    hi = min(spatial[k], starts[k][index[k] + 1] + margin[k])
-                    lo = lo_b if k == axis else lo_a
-                    if k == axis:
-                        hi = starts[k][index[k] + 1] + margin[k]
-                    sl_a.append(slice(lo - lo_a, hi - lo_a))
-                    sl_b.append(slice(lo - lo_b, hi - lo_b))
-                if sl_a[axis].stop <= sl_a[axis].start:  # margin 0: nothing shared
-                    continue
-                matches.append(dask.delayed(_face_matches)(
-                    seg_blocks[index], seg_blocks[tuple(other)], tuple(sl_a), tuple(sl_b),
-                    iou_threshold))
+    matches = [dask.delayed(_face_matches)(seg_blocks[a], seg_blocks[b], strip_a, strip_b,
+                                           iou_threshold)
+               for a, b, strip_a, strip_b in _shared_strips(axis_chunks, margin)] if merge else []
     owned = [dask.delayed(_owned_ids)(block)
              for block in core.to_delayed(optimize_graph=False).ravel()]
 

@@ -162,3 +162,25 @@ def test_model_segmenter_runs_per_block():
     labels = segment_chunked(image, None, model, chunk_size=24, margin=8, device="cpu",
                              eps=0.05, h=0.1)
     assert labels.shape == image.shape and labels.dtype == np.int32 and labels.min() >= 0
+
+
+def test_face_matching_and_merge_table_by_hand():
+    from fieldseg_core.chunked import _face_matches, _merge_table
+
+    a = np.array([[1, 1, 2, 2]])
+    b = np.array([[5, 5, 5, 6]])
+    # IoU(1, 5) = 2/3 matches; IoU(2, 6) = 1/2 and IoU(2, 5) = 1/4 do not.
+    np.testing.assert_array_equal(_face_matches(a, b, (slice(None),) * 2, (slice(None),) * 2, 0.5),
+                                  [[1], [5]])
+    # Pieces 1~5 and 5~9 form one cell; 7 only appears in a margin, so its match is dropped.
+    owned = [np.array([1, 2]), np.array([5]), np.array([9])]
+    matches = [np.array([[1], [5]]), np.array([[5, 2], [9, 7]])]
+    ids, new = _merge_table(owned, matches)
+    assert dict(zip(ids.tolist(), new.tolist())) == {1: 1, 2: 2, 5: 1, 9: 1}
+
+
+def test_zero_margin_merges_nothing(scene2d):
+    field = poisson_field(scene2d)
+    merged = segment_chunked(field, None, "poisson", chunk_size=CHUNK_2D, margin=0)
+    pieces = segment_chunked(field, None, "poisson", chunk_size=CHUNK_2D, margin=0, merge=False)
+    assert merged.max() == pieces.max() > scene2d.max()
