@@ -213,9 +213,13 @@ def _segment_block(block, fn, grid, spatial_shape, block_id=None):
 # merging
 # --------------------------------------------------------------------------
 
-def _face_matches(block_a, block_b, strip_a, strip_b, iou_threshold):
+def _take(block, region):
+    return block[region].copy()  # a copy, so the block itself can be released
+
+
+def _face_matches(a, b, iou_threshold):
     """Pairs ``(id_a, id_b)`` whose IoU within the shared strip exceeds ``iou_threshold``."""
-    a, b = block_a[strip_a].ravel(), block_b[strip_b].ravel()
+    a, b = a.ravel(), b.ravel()
     ids_a, inv_a, size_a = np.unique(a, return_inverse=True, return_counts=True)
     ids_b, inv_b, size_b = np.unique(b, return_inverse=True, return_counts=True)
     both = (a > 0) & (b > 0)
@@ -462,8 +466,11 @@ def segment_chunked(image, out=None, segmenter="poisson", chunk_size=512, margin
 
     # Delayed handles on the blocks' keys, so every consumer shares one segmentation.
     seg_blocks = seg.to_delayed(optimize_graph=False)
-    matches = [dask.delayed(_face_matches)(seg_blocks[a], seg_blocks[b], strip_a, strip_b,
-                                           iou_threshold)
+    # Strips are cut out in their own small tasks, so a block's labels can be freed as
+    # soon as its core is stored, without waiting for the neighbour across each face.
+    take = dask.delayed(_take, pure=True)
+    matches = [dask.delayed(_face_matches)(take(seg_blocks[a], strip_a),
+                                           take(seg_blocks[b], strip_b), iou_threshold)
                for a, b, strip_a, strip_b in _shared_strips(axis_chunks, margin)] if merge else []
     owned = [dask.delayed(_owned_ids)(block)
              for block in core.to_delayed(optimize_graph=False).ravel()]

@@ -170,8 +170,7 @@ def test_face_matching_and_merge_table_by_hand():
     a = np.array([[1, 1, 2, 2]])
     b = np.array([[5, 5, 5, 6]])
     # IoU(1, 5) = 2/3 matches; IoU(2, 6) = 1/2 and IoU(2, 5) = 1/4 do not.
-    np.testing.assert_array_equal(_face_matches(a, b, (slice(None),) * 2, (slice(None),) * 2, 0.5),
-                                  [[1], [5]])
+    np.testing.assert_array_equal(_face_matches(a, b, 0.5), [[1], [5]])
     # Pieces 1~5 and 5~9 form one cell; 7 only appears in a margin, so its match is dropped.
     owned = [np.array([1, 2]), np.array([5]), np.array([9])]
     matches = [np.array([[1], [5]]), np.array([[5, 2], [9, 7]])]
