@@ -40,10 +40,9 @@ def _peak_mb():
 
 def child(args):
     """One measurement in this (fresh) process; prints a JSON line."""
-    import numpy as np  # noqa: F401
     import zarr
 
-    from fieldseg_core import chunked, segment  # noqa: F401
+    from fieldseg_core import chunked, segment
 
     result = {}
     if args.child == "chunked":

@@ -107,7 +107,8 @@ def test_zarr_and_tiff_round_trip(scene2d, tmp_path):
     field = poisson_field(scene2d).astype(np.float32)
     expected = segment_chunked(field, None, "poisson", chunk_size=CHUNK_2D, margin=MARGIN_2D)
     src = tmp_path / "slide.zarr"
-    zarr.create_array(store=str(src), shape=field.shape, chunks=(50, 50), dtype=np.float32)[:] = field
+    src_z = zarr.create_array(store=str(src), shape=field.shape, chunks=(50, 50), dtype=np.float32)
+    src_z[:] = field
     written = segment_chunked(src, tmp_path / "out", "poisson", chunk_size=CHUNK_2D,
                               margin=MARGIN_2D, num_workers=2)
     assert written == tmp_path / "out" / "slide_labels.zarr"

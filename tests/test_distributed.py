@@ -1,4 +1,4 @@
-"""Tests for fieldseg_core.distributed: launch detection, seeds, and DDP training on 2 CPU processes."""
+"""Tests for fieldseg_core.distributed: launch detection, seeds, DDP training on 2 CPU processes."""
 
 import socket
 import warnings
