@@ -534,7 +534,7 @@ def synthetic_mosaic(shape, out_field, out_labels=None, tile=256, n_distinct=8, 
         Side of the square tiles the mosaic repeats.
     n_distinct : int
         Distinct tiles drawn with :func:`fieldseg_core.synthetic.random_cells`
-        (``kind="mixed"``, touching cells) and shown under one of the 8 flips and
+        (``kind="mixed"``, overlap 0.3, so some cells touch) and shown under one of the 8 flips and
         quarter turns, so the mosaic does not repeat visibly.
     n_cells : int
         Cells per tile.
