@@ -22,11 +22,13 @@ trains on one process or on many::
 Normalisation layers: DDP averages gradients, so a step over ``W`` ranks of
 ``B`` images each equals one step over the union of the ``W * B`` images only
 if every layer treats samples independently (GroupNorm, LayerNorm, a norm with
-fixed statistics) or its batch statistics are synchronised. On CUDA the model's
-BatchNorm layers become :class:`torch.nn.SyncBatchNorm`; PyTorch implements
-SyncBatchNorm for GPUs only, so on the CPU BatchNorm layers keep per-rank
+frozen statistics) or its batch statistics are synchronised. The default U-Net
+trains its :class:`~fieldseg_core.models.TileSafeNorm` layers with batch
+statistics: on CUDA they become :class:`torch.nn.SyncBatchNorm`. PyTorch
+implements SyncBatchNorm for GPUs only, so on the CPU such layers keep per-rank
 statistics (a warning says so) and a step equals the average of the ranks'
-separately normalised losses instead.
+separately normalised losses instead; ``norm="group"`` models, or frozen
+statistics (fine-tuning), give the step over the union on any device.
 
 References
 ----------
@@ -182,9 +184,35 @@ def rank_seed(seed, rank):
     return int(np.random.SeedSequence([seed, rank]).generate_state(1)[0] >> 1)
 
 
+def _uses_batch_statistics(module):
+    # A TileSafeNorm with frozen statistics normalises every sample alike: nothing to sync.
+    return (isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+            and not isinstance(module, torch.nn.SyncBatchNorm)
+            and not getattr(module, "frozen", False))
+
+
 def has_batchnorm(model):
-    """Whether a model has layers normalised by batch statistics (``BatchNorm*``)."""
-    return any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    """Whether a model normalises with batch statistics in training (``BatchNorm*`` layers).
+
+    Layers whose statistics are frozen (:class:`~fieldseg_core.models.TileSafeNorm`
+    with ``frozen=True``) do not count: they treat every sample alike.
+
+    Examples
+    --------
+    >>> from fieldseg_core.models import build_model
+    >>> has_batchnorm(build_model("edt", widths=(4, 8))), has_batchnorm(
+    ...     build_model("edt", widths=(4, 8), norm="group", groups=2))
+    (True, False)
+    """
+    return any(_uses_batch_statistics(m) for m in model.modules())
+
+
+def _convert_batchnorm(module):
+    if _uses_batch_statistics(module):
+        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    for name, child in module.named_children():
+        setattr(module, name, _convert_batchnorm(child))
+    return module
 
 
 def synchronise_batchnorm(model, device):
@@ -199,9 +227,13 @@ def synchronise_batchnorm(model, device):
     Returns
     -------
     model : torch.nn.Module
-        On CUDA, ``model`` with every ``BatchNorm*`` layer replaced by a
-        :class:`torch.nn.SyncBatchNorm` holding the same parameters and running
-        statistics (in place, except when ``model`` itself is a BatchNorm layer).
+        On CUDA, ``model`` with every ``BatchNorm*`` layer that uses batch
+        statistics (the default U-Net's :class:`~fieldseg_core.models.TileSafeNorm`
+        unless frozen) replaced by a :class:`torch.nn.SyncBatchNorm` holding the
+        same parameters and running statistics (in place, except when ``model``
+        itself is such a layer). SyncBatchNorm also uses its running statistics
+        in eval mode, so the trained model predicts as before, and its
+        ``state_dict`` loads into a freshly built model.
         Elsewhere ``model`` unchanged, with a :class:`UserWarning` if it has
         BatchNorm layers: PyTorch implements SyncBatchNorm for GPUs only, so on
         the CPU each rank normalises with its own batch statistics.
@@ -216,7 +248,7 @@ def synchronise_batchnorm(model, device):
     if not has_batchnorm(model):
         return model
     if device.type == "cuda":
-        return torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return _convert_batchnorm(model)
     warnings.warn("BatchNorm layers keep per-rank batch statistics on the CPU "
                   "(PyTorch's SyncBatchNorm needs a GPU): a data-parallel step is then not "
                   "the step over the union of the ranks' batches", stacklevel=2)

@@ -15,7 +15,7 @@ from fieldseg_core.distributed import (
     rank_seed,
     synchronise_batchnorm,
 )
-from fieldseg_core.models import build_model
+from fieldseg_core.models import TileSafeNorm, build_model
 from fieldseg_core.train import CHECKPOINT, cosine_warmup_schedule, loss_for, train
 
 WORLD, BATCH, EPOCHS, N_ITEMS, SEED = 2, 2, 2, 8, 3
@@ -27,14 +27,27 @@ def _dataset():
 
 
 def _gn_model():
+    """Per-sample normalisation (GroupNorm)."""
     torch.manual_seed(0)
-    return build_model("edt", widths=(4, 8), groups=2)
+    return build_model("edt", widths=(4, 8), groups=2, norm="group")
 
 
 def _bn_model():
+    """The default U-Net: TileSafeNorm, batch statistics in training."""
     torch.manual_seed(0)
-    return torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4),
-                               torch.nn.SiLU(), torch.nn.Conv2d(4, 1, 3, padding=1))
+    return build_model("edt", widths=(4, 8))
+
+
+def _frozen_model():
+    """The default U-Net with frozen normalisation statistics (as when fine-tuning)."""
+    model = _bn_model()
+    for m in model.modules():
+        if isinstance(m, TileSafeNorm):
+            m.frozen = True
+    return model
+
+
+BUILDERS = {"gn": _gn_model, "bn": _bn_model, "frozen": _frozen_model}
 
 
 def _free_port():
@@ -53,7 +66,7 @@ def _worker(rank, port, out):
     torch.set_num_threads(1)
     run = DataParallelRun(torch.device("cpu"))        # creates the gloo group from the env
     result = {"backend": torch.distributed.get_backend()}
-    for name, build in (("gn", _gn_model), ("bn", _bn_model)):
+    for name, build in BUILDERS.items():
         model = build()
         if rank == 1:  # DDP must broadcast rank 0's weights at start
             with torch.no_grad():
@@ -140,15 +153,29 @@ def test_inactive_run_is_identity():
     assert run.shard_size(7) == 7 and run.reduce_sum(torch.tensor(2.5), 3) == (2.5, 3.0)
 
 
+def _norm_types(model):
+    return {type(m).__name__ for m in model.modules()
+            if isinstance(m, (torch.nn.modules.batchnorm._BatchNorm, torch.nn.GroupNorm))}
+
+
 def test_batchnorm_becomes_sync_on_cuda_only():
     net = _bn_model()
     with pytest.warns(UserWarning, match="SyncBatchNorm"):
         assert synchronise_batchnorm(net, "cpu") is net
+    assert _norm_types(net) == {"TileSafeNorm"}
     converted = synchronise_batchnorm(_bn_model(), "cuda")
-    assert isinstance(converted[1], torch.nn.SyncBatchNorm)
-    torch.testing.assert_close(converted[1].weight, _bn_model()[1].weight)
-    gn = _gn_model()
-    assert synchronise_batchnorm(gn, "cuda") is gn  # GroupNorm: nothing to synchronise
+    assert _norm_types(converted) == {"SyncBatchNorm"}
+    reference = _bn_model().state_dict()
+    assert converted.state_dict().keys() == reference.keys()
+    for key, value in reference.items():
+        torch.testing.assert_close(converted.state_dict()[key], value)
+    for build in (_gn_model, _frozen_model):  # per-sample normalisation: nothing to synchronise
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            model = build()
+            types = _norm_types(model)
+            assert synchronise_batchnorm(model, "cuda") is model and _norm_types(model) == types
+            assert synchronise_batchnorm(model, "cpu") is model
 
 
 def test_ddp_ranks_agree_and_match_union_of_batches(ddp_run):
@@ -169,8 +196,17 @@ def test_ddp_ranks_agree_and_match_union_of_batches(ddp_run):
     assert not (out / "gn_rank1" / CHECKPOINT).exists()
 
 
+def test_ddp_frozen_statistics_match_union_of_batches(ddp_run):
+    """Frozen TileSafeNorm statistics are per-sample too: ranks = one process over the union."""
+    _, (r0, r1) = ddp_run
+    reference = _reference(_frozen_model, per_rank_forward=False)
+    for key, value in reference.items():
+        assert torch.equal(r0["frozen"][key], r1["frozen"][key]), key
+        torch.testing.assert_close(r0["frozen"][key], value, rtol=1e-4, atol=1e-6)
+
+
 def test_ddp_batchnorm_on_cpu_averages_per_rank_losses(ddp_run):
-    """BatchNorm on the CPU (no SyncBatchNorm): the step averages per-rank normalised losses."""
+    """Batch statistics on the CPU (no SyncBatchNorm): the step averages per-rank losses."""
     _, (r0, r1) = ddp_run
     params = dict(_bn_model().named_parameters())
     for key in params:
