@@ -350,7 +350,12 @@ def segment_chunked(image, out=None, segmenter="poisson", chunk_size=512, margin
     margin : int or tuple of int
         Context borrowed from each neighbour, ``<= chunk_size``. A cell is
         segmented whole by every block it touches when ``margin`` is at least
-        its diameter (plus a network's receptive field for a model).
+        its diameter. For a model add
+        :func:`~fieldseg_core.models.receptive_field_margin`, and make
+        ``chunk_size`` and ``margin`` multiples of
+        :func:`~fieldseg_core.models.downsampling_factor`, so that every block
+        starts on the network's pooling grid and its prediction equals the
+        whole image's away from the block's outer edge.
     channels_first : bool, optional
         Whether axis 0 of ``image`` holds channels (never split). Default: True
         for ``"flows"``, False otherwise.

@@ -152,17 +152,30 @@ def test_bad_arguments(scene2d):
     np.testing.assert_array_equal(field, copy)  # input untouched
 
 
-def test_model_segmenter_runs_per_block():
+def test_model_segmenter_matches_single_pass():
+    """The default U-Net (fixed statistics at inference): blocks on its pooling grid with a
+    margin beyond its receptive field give the single pass's instances."""
     import torch
 
-    from fieldseg_core.models import build_model
+    from fieldseg_core.models import build_model, downsampling_factor, receptive_field_margin
+    from fieldseg_core.predict import predict_instances, predict_representation
+    from fieldseg_core.synthetic import random_cells, render_image
 
     torch.manual_seed(0)
-    model = build_model("poisson", widths=(4, 8), groups=2)
-    image = np.random.default_rng(0).random((40, 56)).astype(np.float32)
-    labels = segment_chunked(image, None, model, chunk_size=24, margin=8, device="cpu",
-                             eps=0.05, h=0.1)
-    assert labels.shape == image.shape and labels.dtype == np.int32 and labels.min() >= 0
+    model = build_model("poisson", widths=(4, 8)).eval()
+    chunk = margin = 64
+    assert margin % downsampling_factor(model) == 0 and receptive_field_margin(model) < margin // 4
+    labels = random_cells((160, 160), 40, radius_range=(5, 8), seed=0)
+    image = render_image(labels, seed=0).astype(np.float32)
+    # An untrained network: thresholds from its own output give a few dozen segments.
+    out = predict_representation(model, image)[0]
+    params = dict(eps=float(np.quantile(out, 0.7)), h=0.05 * float(out.max() - out.min()))
+    single = predict_instances(model, image, **params)
+    chunked = segment_chunked(image, None, model, chunk_size=chunk, margin=margin, device="cpu",
+                              **params)
+    assert chunked.dtype == np.int32 and single.max() >= 10
+    assert chunked.max() == single.max()
+    np.testing.assert_array_equal(average_precision(single, chunked, thresholds=(0.9,)), [1.0])
 
 
 def test_face_matching_and_merge_table_by_hand():
