@@ -11,7 +11,7 @@ trains on one process or on many::
   in the environment (a plain ``python`` launch is a world of one).
 - :func:`backend_for` -- NCCL for CUDA devices, gloo for the CPU.
 - :func:`rank_seed` -- distinct, reproducible seeds per rank (rank 0 keeps the run's seed).
-- :func:`prepare_model` -- SyncBatchNorm where batch statistics must be shared, then DDP.
+- :func:`prepare_model` -- batch statistics shared across ranks, then DDP.
 - :class:`DataParallelRun` -- everything :func:`~fieldseg_core.train.train`
   needs in one object: process group set-up and teardown, the rank's device,
   the model wrapper, a sharded loader, reduced statistics and the
@@ -24,11 +24,12 @@ Normalisation layers: DDP averages gradients, so a step over ``W`` ranks of
 if every layer treats samples independently (GroupNorm, LayerNorm, a norm with
 frozen statistics) or its batch statistics are synchronised. The default U-Net
 trains its :class:`~fieldseg_core.models.TileSafeNorm` layers with batch
-statistics: on CUDA they become :class:`torch.nn.SyncBatchNorm`. PyTorch
-implements SyncBatchNorm for GPUs only, so on the CPU such layers keep per-rank
-statistics (a warning says so) and a step equals the average of the ranks'
-separately normalised losses instead; ``norm="group"`` models, or frozen
-statistics (fine-tuning), give the step over the union on any device.
+statistics, and they synchronise themselves across ranks on any backend
+(``sync_statistics``: one differentiable all-reduce per layer, gloo on the CPU
+too), so the step is the step over the union. Other ``BatchNorm*`` layers
+become :class:`torch.nn.SyncBatchNorm` on CUDA; PyTorch implements that for
+GPUs only, so on the CPU they keep per-rank statistics (a warning says so) and a
+step equals the average of the ranks' separately normalised losses instead.
 
 References
 ----------
@@ -185,23 +186,25 @@ def rank_seed(seed, rank):
 
 
 def _uses_batch_statistics(module):
-    # A TileSafeNorm with frozen statistics normalises every sample alike: nothing to sync.
+    # Frozen statistics treat every sample alike, and TileSafeNorm synchronises
+    # its own statistics (sync_statistics): neither needs SyncBatchNorm.
+    from .models import TileSafeNorm
+
     return (isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
-            and not isinstance(module, torch.nn.SyncBatchNorm)
-            and not getattr(module, "frozen", False))
+            and not isinstance(module, (torch.nn.SyncBatchNorm, TileSafeNorm)))
 
 
 def has_batchnorm(model):
-    """Whether a model normalises with batch statistics in training (``BatchNorm*`` layers).
+    """Whether a model has ``BatchNorm*`` layers that need SyncBatchNorm to share statistics.
 
-    Layers whose statistics are frozen (:class:`~fieldseg_core.models.TileSafeNorm`
-    with ``frozen=True``) do not count: they treat every sample alike.
+    :class:`~fieldseg_core.models.TileSafeNorm` layers (the package's U-Nets)
+    do not count: they synchronise their own statistics, or are frozen.
 
     Examples
     --------
     >>> from fieldseg_core.models import build_model
-    >>> has_batchnorm(build_model("edt", widths=(4, 8))), has_batchnorm(
-    ...     build_model("edt", widths=(4, 8), norm="group", groups=2))
+    >>> net = torch.nn.Sequential(torch.nn.Conv2d(1, 2, 3), torch.nn.BatchNorm2d(2))
+    >>> has_batchnorm(net), has_batchnorm(build_model("edt", widths=(4, 8)))
     (True, False)
     """
     return any(_uses_batch_statistics(m) for m in model.modules())
@@ -216,7 +219,7 @@ def _convert_batchnorm(module):
 
 
 def synchronise_batchnorm(model, device):
-    """Share batch statistics across ranks where PyTorch can: SyncBatchNorm on CUDA.
+    """Share batch statistics across ranks: TileSafeNorm on any device, SyncBatchNorm on CUDA.
 
     Parameters
     ----------
@@ -227,16 +230,16 @@ def synchronise_batchnorm(model, device):
     Returns
     -------
     model : torch.nn.Module
-        On CUDA, ``model`` with every ``BatchNorm*`` layer that uses batch
-        statistics (the default U-Net's :class:`~fieldseg_core.models.TileSafeNorm`
-        unless frozen) replaced by a :class:`torch.nn.SyncBatchNorm` holding the
-        same parameters and running statistics (in place, except when ``model``
-        itself is such a layer). SyncBatchNorm also uses its running statistics
-        in eval mode, so the trained model predicts as before, and its
-        ``state_dict`` loads into a freshly built model.
-        Elsewhere ``model`` unchanged, with a :class:`UserWarning` if it has
-        BatchNorm layers: PyTorch implements SyncBatchNorm for GPUs only, so on
-        the CPU each rank normalises with its own batch statistics.
+        ``model`` with ``sync_statistics`` set on its
+        :class:`~fieldseg_core.models.TileSafeNorm` layers (they all-reduce
+        their batch statistics in training, on any backend). Other
+        ``BatchNorm*`` layers are replaced on CUDA by
+        :class:`torch.nn.SyncBatchNorm` layers holding the same parameters and
+        running statistics (in place, except when ``model`` itself is such a
+        layer; the ``state_dict`` still loads into a freshly built model). On
+        the CPU they stay, with a :class:`UserWarning`: PyTorch implements
+        SyncBatchNorm for GPUs only, so each rank normalises them with its own
+        batch statistics.
 
     Examples
     --------
@@ -244,7 +247,12 @@ def synchronise_batchnorm(model, device):
     >>> type(synchronise_batchnorm(net, "cuda")[1]).__name__
     'SyncBatchNorm'
     """
+    from .models import TileSafeNorm
+
     device = torch.device(device)
+    for module in model.modules():
+        if isinstance(module, TileSafeNorm):
+            module.sync_statistics = True          # synchronises itself, on any backend
     if not has_batchnorm(model):
         return model
     if device.type == "cuda":
@@ -272,8 +280,8 @@ def prepare_model(model, device, world_size=None):
     -------
     model : torch.nn.Module
         A :class:`~torch.nn.parallel.DistributedDataParallel` wrapper (its
-        ``.module`` is ``model``, whose BatchNorm layers were converted to
-        :class:`~torch.nn.SyncBatchNorm` on CUDA), or ``model`` itself.
+        ``.module`` is ``model``, its batch statistics shared across ranks by
+        :func:`synchronise_batchnorm`), or ``model`` itself.
 
     Notes
     -----
