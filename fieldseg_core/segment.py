@@ -132,8 +132,9 @@ def watershed_from_field(field, eps=0.05, h=0.1, mask=None, *, signed=False):
     mask : (M, N[, P]) array of bool, optional
         Extra foreground restriction, combined with ``field >= eps``.
     signed : bool, optional
-        The field is a signed distance, negative on background (the SDF
-        representation): ``eps`` is then a level of any sign.
+        The field takes both signs, negative on background (the signed
+        distance of the SDF representation, or a raw, untrained network
+        output): ``eps`` is then a level of any sign.
 
     Returns
     -------

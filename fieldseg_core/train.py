@@ -35,6 +35,7 @@ import torch
 
 from ._validate import resolve_device, validate_number
 from .data import _validate_representation
+from .distributed import DataParallelRun
 
 __all__ = [
     "CosineWarmup",
@@ -391,20 +392,22 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
     run = _set_up(model, dataset, loss, epochs, batch_size, lr, weight_decay, warmup_epochs,
                   final_fraction, device, amp, out_dir, resume, eval_every, seed, num_workers,
                   stop_after, model_config)
+    progress = progress and run.ddp.is_main
     epoch_bar = tqdm(range(run.start_epoch, run.stop_after), desc="epochs", disable=not progress,
                      initial=run.start_epoch, total=run.stop_after)
     for epoch in epoch_bar:
         started = time.perf_counter()
         train_loss, last_lr = _train_epoch(run, model, dataset, epoch, progress)
         row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": last_lr}
-        if eval_dataset is not None and ((epoch + 1) % run.eval_every == 0
-                                         or epoch + 1 == run.epochs):
+        if eval_dataset is not None and run.ddp.is_main and (
+                (epoch + 1) % run.eval_every == 0 or epoch + 1 == run.epochs):
             row.update(_evaluate(model, eval_dataset, run.device))
         row["seconds"] = time.perf_counter() - started
         run.history.append(row)
         epoch_bar.set_postfix(loss=f"{train_loss:.4g}")
-        if run.out_path is not None:
+        if run.out_path is not None and run.ddp.is_main:
             _save_checkpoint(run, model, epoch + 1, model_config)
+    run.ddp.close()
     return run.history
 
 
@@ -449,7 +452,8 @@ def _set_up(model, dataset, loss, epochs, batch_size, lr, weight_decay, warmup_e
     if model_config is not None and not isinstance(model_config, dict):
         raise TypeError(f"model_config must be a dict, got {type(model_config).__name__}")
 
-    steps_per_epoch = math.ceil(n_items / batch_size)
+    run.ddp = ddp = DataParallelRun(resolve_device(device))  # inert unless launched by torchrun
+    steps_per_epoch = math.ceil(ddp.shard_size(n_items) / batch_size)
     total_steps = epochs * steps_per_epoch
     if warmup_epochs is None:
         warmup_steps = max(1, round(0.05 * total_steps))
@@ -457,9 +461,10 @@ def _set_up(model, dataset, loss, epochs, batch_size, lr, weight_decay, warmup_e
         warmup_epochs = validate_number(warmup_epochs, "warmup_epochs", low=0.0, high=epochs)
         warmup_steps = round(warmup_epochs * steps_per_epoch)
 
-    run.device = resolve_device(device)
+    run.device = ddp.device
     run.amp_dtype = _amp_dtype(run.device, amp)
     model.to(run.device)
+    run.net = ddp.wrap(model)  # DDP wrapper when launched by torchrun, else model itself
     run.optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     run.scheduler = cosine_warmup_schedule(run.optimizer, warmup_steps, total_steps,
                                            final_fraction)
@@ -475,7 +480,7 @@ def _set_up(model, dataset, loss, epochs, batch_size, lr, weight_decay, warmup_e
     if resume and (run.out_path / CHECKPOINT).exists():
         _load_checkpoint(run, model)
     else:
-        torch.manual_seed(seed)
+        torch.manual_seed(ddp.rank_seed(seed))
     return run
 
 
@@ -485,8 +490,9 @@ def _train_epoch(run, model, dataset, epoch, progress):
 
     if hasattr(dataset, "set_epoch"):
         dataset.set_epoch(epoch)
-    loader = _epoch_loader(dataset, run.batch_size, run.seed, epoch, run.num_workers,
-                           pin_memory=run.device.type == "cuda")
+    loader = (run.ddp.loader if run.ddp.active else _epoch_loader)(
+        dataset, run.batch_size, run.seed, epoch, run.num_workers,
+        pin_memory=run.device.type == "cuda")
     model.train()
     loss_sum = torch.zeros((), device=run.device)
     seen = 0
@@ -496,7 +502,7 @@ def _train_epoch(run, model, dataset, epoch, progress):
         targets = targets.to(run.device, non_blocking=True)
         run.optimizer.zero_grad(set_to_none=True)
         with _autocast(run.device, run.amp_dtype):
-            output = model(images)
+            output = run.net(images)
         batch_loss = run.loss(output.float(), targets, model)
         run.scaler.scale(batch_loss).backward()
         run.scaler.step(run.optimizer)
@@ -505,7 +511,8 @@ def _train_epoch(run, model, dataset, epoch, progress):
         run.scheduler.step()
         loss_sum += batch_loss.detach() * images.shape[0]
         seen += images.shape[0]
-    train_loss = float(loss_sum) / seen
+    loss_sum, seen = run.ddp.reduce_sum(loss_sum, seen)  # over ranks under torchrun
+    train_loss = loss_sum / seen
     if not math.isfinite(train_loss):
         raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch + 1}; "
                                  "lower lr or check the targets")
