@@ -130,3 +130,40 @@ def test_readme_shows_the_two_commands():
 
 def test_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+# An internal file number of a source paper ("seed" plus a three-digit number, or
+# "seed paper") means nothing to a reader: papers are cited by authors and title
+# through references.bib. shared/ holds the source files themselves.
+SOURCE_NUMBER = re.compile(r"\bseed(?:\s+paper)?s?\s+0\d\d\b|\bseed\s+papers?\b", re.I)
+TEXT_SUFFIXES = {".py", ".md", ".ipynb", ".yml", ".yaml", ".txt", ".toml", ".cfg", ".bib", ".csv", ".json",
+                 ".html", ".rst", ""}
+
+
+def _tracked_files():
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: cannot list the tracked files")
+    return [ROOT / f for f in out.decode().split("\0") if f and not f.startswith("shared/")]
+
+
+def test_no_source_file_numbers_anywhere_a_reader_looks():
+    hits = []
+    for path in _tracked_files():
+        if path.suffix not in TEXT_SUFFIXES or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for m in SOURCE_NUMBER.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            hits.append(f"{path.relative_to(ROOT)}:{line}: {m.group(0)!r}")
+    assert not hits, f"{len(hits)} mentions of a source file number (cite by authors/title):\n" + "\n".join(hits[:40])
+
+
+def test_source_number_pattern():
+    for text in ("seed 000", "Seed 002 calls", "seed paper 001", "the seed papers", "SEED 004's"):
+        assert SOURCE_NUMBER.search(text), text
+    for text in ("seed=0", "seed 0", "(seed 1)", "seeds 0-4", "SEEDS = [0, 1]", "seeded and bit-reproducible"):
+        assert not SOURCE_NUMBER.search(text), text
