@@ -167,3 +167,27 @@ def test_source_number_pattern():
         assert SOURCE_NUMBER.search(text), text
     for text in ("seed=0", "seed 0", "(seed 1)", "seeds 0-4", "SEEDS = [0, 1]", "seeded and bit-reproducible"):
         assert not SOURCE_NUMBER.search(text), text
+
+
+def _chapter_title(path):
+    nb = json.loads(path.read_text())
+    first = "".join(nb["cells"][0]["source"]).strip().splitlines()[0]
+    assert first.startswith("# "), f"{path.name}: the first cell must start with the '# N. Title' heading"
+    return first[2:].strip()
+
+
+def test_landing_page_names_every_chapter_by_its_title():
+    """book/intro.md lists the chapters as 'N. Title', exactly as each chapter's heading reads."""
+    intro = (ROOT / "book" / "intro.md").read_text()
+    listed = dict(re.findall(r"(?:^|[|·]\s*)(\d{1,2})\. ([^|·\n]+?)\s*(?=[|·\n])", intro, re.M))
+    chapters = [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").is_file()]
+    titles = {}
+    for path in chapters:
+        number, _, title = _chapter_title(path).partition(". ")
+        if number.isdigit():
+            titles[number] = title
+    assert titles, "no numbered chapters found"
+    for number, title in titles.items():
+        assert listed.get(number) == title, (
+            f"intro.md names chapter {number} {listed.get(number)!r}, its heading says {title!r}")
+    assert set(listed) == set(titles), f"intro.md lists chapters {sorted(listed)}, the book has {sorted(titles)}"
