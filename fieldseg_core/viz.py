@@ -547,3 +547,66 @@ def line_profile(field, start, stop, n=200):
 
 
 __all__ += ["line_profile"]
+
+
+def field_surface_menu(fields, labels=None, max_size=100, height=500):
+    """Several 2D fields of one scene as one full-width 3D view, switched with buttons.
+
+    The alternative to :func:`field_surfaces` when the page is narrow: side by
+    side, three 3D scenes get a third of the width each; here every field gets
+    the whole view and the same camera, and buttons above it choose the field.
+
+    Parameters
+    ----------
+    fields : dict of str -> (M, N) array
+        Button labels and fields, all of the same shape; the first is shown first.
+    labels : (M, N) array of int, optional
+        Instances for per-instance colouring.
+    max_size, height : int
+        As in :func:`field_surface`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One surface trace per field (only the first visible) and one button each.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.zeros((12, 12), int); lab[3:9, 3:9] = 1
+    >>> fig = field_surface_menu({"a": lab * 1.0, "b": lab * 0.5}, lab)
+    >>> [t.visible for t in fig.data], [b.label for b in fig.layout.updatemenus[0].buttons]
+    ([True, False], ['a', 'b'])
+    """
+    if not isinstance(fields, dict) or not fields:
+        raise TypeError("fields must be a non-empty dict of label -> 2D field")
+    arrays = {k: validate_field(v, f"fields[{k!r}]", ndims=(2,)) for k, v in fields.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"all fields must have the same shape, got {sorted(shapes)}")
+    if labels is not None:
+        labels = validate_labels(labels, ndims=(2,))
+        validate_same_shape(next(iter(arrays.values())), labels, "fields", "labels")
+    max_size = validate_number(max_size, "max_size", low=2, integer=True)
+    height = validate_number(height, "height", low=100, integer=True)
+    names = list(arrays)
+    fig = go.Figure()
+    for i, (name, a) in enumerate(arrays.items()):
+        trace = _surface_trace(a, labels, max_size, labels is None, "Viridis")
+        trace.update(name=name, visible=i == 0)
+        fig.add_trace(trace)
+    buttons = [dict(label=name, method="update",
+                    args=[{"visible": [j == i for j in range(len(names))]}, {"title.text": name}])
+               for i, name in enumerate(names)]
+    zmax = max(1.05, max(float(a.max()) for a in arrays.values()) * 1.05)
+    fig.update_layout(
+        title=dict(text=names[0], x=0.5, y=0.97), height=height, margin=dict(l=0, r=0, t=50, b=0),
+        scene=_scene_layout(zmax),
+        updatemenus=[dict(type="buttons", direction="right", buttons=buttons, showactive=True,
+                          x=0.0, xanchor="left", y=1.0, yanchor="top", pad=dict(l=4, t=4))],
+        modebar=dict(orientation="v"),   # the toolbar down the right edge, not over the title
+    )
+    return fig
+
+
+__all__ += ["field_surface_menu"]

@@ -203,3 +203,20 @@ def test_per_slice_masks_and_compare_3d_on_stacked_boxes():
         assert by[name]["ap50"] == 1.0 and by[name]["objects"] == 2
     with pytest.raises(ValueError, match="labels_3d"):
         studies.per_slice_masks(vol[0])
+
+
+# --- field_surface_menu -----------------------------------------------------
+
+def test_field_surface_menu_one_view_and_a_button_per_field():
+    lab = np.zeros((20, 20), int)
+    lab[4:16, 4:16] = 1
+    a, b, c = lab * 1.0, lab * 0.5, lab * 0.25
+    fig = viz.field_surface_menu({"A": a, "B": b, "C": c}, lab, height=400)
+    assert [t.visible for t in fig.data] == [True, False, False]
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [btn.label for btn in buttons] == ["A", "B", "C"]
+    assert list(buttons[1].args[0]["visible"]) == [False, True, False]
+    np.testing.assert_array_equal(np.asarray(fig.data[1].z), b)     # 20 px: no subsampling
+    assert fig.layout.height == 400 and fig.layout.modebar.orientation == "v"
+    with pytest.raises(ValueError, match="same shape"):
+        viz.field_surface_menu({"A": a, "B": a[:10]})
