@@ -549,7 +549,7 @@ def line_profile(field, start, stop, n=200):
 __all__ += ["line_profile"]
 
 
-def field_surface_menu(fields, labels=None, max_size=100, height=500):
+def field_surface_menu(fields, labels=None, max_size=100, height=460):
     """Several 2D fields of one scene as one full-width 3D view, switched with buttons.
 
     The alternative to :func:`field_surfaces` when the page is narrow: side by
@@ -600,8 +600,9 @@ def field_surface_menu(fields, labels=None, max_size=100, height=500):
                for i, name in enumerate(names)]
     zmax = max(1.05, max(float(a.max()) for a in arrays.values()) * 1.05)
     fig.update_layout(
-        title=dict(text=names[0], x=0.5, y=0.97), height=height, margin=dict(l=0, r=0, t=50, b=0),
-        scene=_scene_layout(zmax),
+        title=dict(text=names[0], x=0.5, y=0.97), height=height, margin=dict(l=0, r=0, t=40, b=0),
+        # closer than _scene_layout's camera: the surface fills the full-width view
+        scene=dict(_scene_layout(zmax), camera=dict(eye=dict(x=0.95, y=-1.1, z=0.75), center=dict(x=0, y=0, z=-0.1))),
         updatemenus=[dict(type="buttons", direction="right", buttons=buttons, showactive=True,
                           x=0.0, xanchor="left", y=1.0, yanchor="top", pad=dict(l=4, t=4))],
         modebar=dict(orientation="v"),   # the toolbar down the right edge, not over the title
