@@ -50,6 +50,7 @@ class _OfflineHtmlRenderer(MimetypeRenderer):
         html = pio.to_html(
             fig_dict, full_html=False, include_plotlyjs=False, include_mathjax=False,
             validate=False, config={"displaylogo": False},
+            auto_play=False,  # a slider opens on its first frame, where the text starts
         )
         return {"text/html": html}
 

@@ -220,3 +220,13 @@ def test_field_surface_menu_one_view_and_a_button_per_field():
     assert fig.layout.height == 400 and fig.layout.modebar.orientation == "v"
     with pytest.raises(ValueError, match="same shape"):
         viz.field_surface_menu({"A": a, "B": a[:10]})
+
+
+def test_book_renderer_does_not_autoplay_sliders():
+    # plotly's HTML plays a figure's frames on load by default, so a slider opened on
+    # its last frame; the book's renderer must leave it on the first.
+    frames = [np.full((4, 4), float(k)) for k in range(3)]
+    fig = viz.frames_slider(frames, values=[0, 1, 2])
+    html = viz._OfflineHtmlRenderer().to_mimebundle(fig.to_dict())["text/html"]
+    assert "Plotly.addFrames" in html and "Plotly.animate" not in html
+    assert fig.layout.sliders[0].active == 0
