@@ -29,6 +29,8 @@ The flow loss is
   over the cell pixels;
 - with a learning rate $$\\eta_0 = 10^{-4}$$ that decays.
 
+A width of $\\epsilon = {glue:text}`nothing_glued:g`$ is chosen.
+
 The objective $$\\mathcal J = \\mathcal L_{\\text{data}}
 + \\lambda R$$ is minimised, as {cite:t}`nosuchkey2099` proposed.
 """
@@ -76,6 +78,8 @@ def test_scanner_flags_prose_typeset_as_math_and_empty_citations():
     swallowed = _article('<span class="math">\\(the paragraph around them is typeset as math\\)</span>')
     assert any("prose typeset as math" in p for p in scan_page(swallowed))
     assert any("unresolved citation" in p for p in scan_page(_article('<span class="bibtex-citation" id="id1"></span>')))
+    glued = _article('<span class="math">\\(\\epsilon = {glue:text}`ch03_x:g`\\)</span>')
+    assert any("role inside math" in p for p in scan_page(glued))
     cited = _article('<span class="bibtex-citation">[<a href="#x">Stringer <em>et al.</em>, 2021</a>]</span>')
     assert scan_page(cited) == []
 
@@ -90,6 +94,7 @@ def test_mini_book_with_broken_equation_fails_the_scan(tmp_path):
     assert any("raw $" in p for p in problems), problems
     assert any("raw TeX command" in p for p in problems), problems
     assert any("unresolved citation" in p for p in problems), problems
+    assert any("role inside math" in p for p in problems), problems
 
 
 @pytest.mark.slow

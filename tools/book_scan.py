@@ -4,7 +4,9 @@
   in the text of a page outside math, code and cell outputs. That is what a
   display equation inside a list item or a sentence turns into.
 - **Prose typeset as math**: a math element whose TeX holds a run of plain
-  words (outside ``\\text{}``), the other face of the same fault.
+  words (outside ``\\text{}``), the other face of the same fault, or a MyST
+  role (``{glue:text}``, ``{cite:t}``) written inside ``$...$``, which shows
+  as raw text in the formula.
 - **Unresolved citations and roles**: sphinxcontrib-bibtex renders a citation
   of an unknown key as an empty ``<span class="bibtex-citation">``; a role
   MyST did not parse stays as ``{cite:t}`…``` text.
@@ -31,6 +33,8 @@ DOLLAR = re.compile(r"\$")
 ROLE = re.compile(r"\{(cite(:[a-z]+)?|glue(:[a-z]+)?|eq|numref|ref|doc)\}`")
 # five or more plain words in a row inside math: prose swallowed by an equation
 PROSE_IN_MATH = re.compile(r"(?<![\\A-Za-z])(?:[A-Za-z]{2,}[,.;]?\s+){4,}[A-Za-z]{2,}")
+# a MyST role written inside $...$ is not parsed: it shows as raw text in the formula
+ROLE_IN_MATH = re.compile(r"\{(cite|glue)(:[a-z]+)?\}`|\b(glue|cite):(text|t|p|any|md|figure)\b")
 TEXT_GROUP = re.compile(r"\\(text|mathrm|operatorname|textbf|mathit|textrm)\s*\{[^{}]*\}")
 
 SKIP_TAGS = {"script", "style", "pre", "code", "kbd", "samp", "tt", "textarea", "svg", "math"}
@@ -109,6 +113,9 @@ def scan_page(html):
         for m in pattern.finditer(prose):
             problems.append(f"{what}: ...{_context(prose, m.start(), m.end())}...")
     for tex in parser.math:
+        m = ROLE_IN_MATH.search(tex)
+        if m:
+            problems.append(f"role inside math (put it outside the $...$): ...{_context(tex, m.start(), m.end())}...")
         stripped = TEXT_GROUP.sub(" ", tex)
         m = PROSE_IN_MATH.search(stripped)
         if m:
