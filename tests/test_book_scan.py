@@ -78,6 +78,10 @@ def test_scanner_flags_prose_typeset_as_math_and_empty_citations():
     swallowed = _article('<span class="math">\\(the paragraph around them is typeset as math\\)</span>')
     assert any("prose typeset as math" in p for p in scan_page(swallowed))
     assert any("unresolved citation" in p for p in scan_page(_article('<span class="bibtex-citation" id="id1"></span>')))
+    table_as_text = _article('<div class="cell_output"><div class="output text_markdown"><p>| a | b |mean| | |—|—| | 1 | 2 |</p></div></div>')
+    assert any("markdown table shown as text" in p for p in scan_page(table_as_text))
+    printed = _article('<div class="cell_output"><pre>| a |\n|---|\n| 1 |</pre></div>')
+    assert scan_page(printed) == []
     glued = _article('<span class="math">\\(\\epsilon = {glue:text}`ch03_x:g`\\)</span>')
     assert any("role inside math" in p for p in scan_page(glued))
     cited = _article('<span class="bibtex-citation">[<a href="#x">Stringer <em>et al.</em>, 2021</a>]</span>')

@@ -7,6 +7,8 @@
   words (outside ``\\text{}``), the other face of the same fault, or a MyST
   role (``{glue:text}``, ``{cite:t}``) written inside ``$...$``, which shows
   as raw text in the formula.
+- **Tables shown as text**: a Markdown table output whose delimiter row
+  (``|---|``) is visible, e.g. because a header holds a ``|``.
 - **Unresolved citations and roles**: sphinxcontrib-bibtex renders a citation
   of an unknown key as an empty ``<span class="bibtex-citation">``; a role
   MyST did not parse stays as ``{cite:t}`…``` text.
@@ -35,6 +37,9 @@ ROLE = re.compile(r"\{(cite(:[a-z]+)?|glue(:[a-z]+)?|eq|numref|ref|doc)\}`")
 PROSE_IN_MATH = re.compile(r"(?<![\\A-Za-z])(?:[A-Za-z]{2,}[,.;]?\s+){4,}[A-Za-z]{2,}")
 # a MyST role written inside $...$ is not parsed: it shows as raw text in the formula
 ROLE_IN_MATH = re.compile(r"\{(cite|glue)(:[a-z]+)?\}`|\b(glue|cite):(text|t|p|any|md|figure)\b")
+# a Markdown table that did not render: its delimiter row shows as text
+# (docutils' smart quotes turn "---" into an em dash)
+RAW_TABLE = re.compile(r"\|\s*:?(?:-{3,}|[—–]-?):?\s*\|\s*:?(?:-{3,}|[—–]-?)")
 TEXT_GROUP = re.compile(r"\\(text|mathrm|operatorname|textbf|mathit|textrm)\s*\{[^{}]*\}")
 
 SKIP_TAGS = {"script", "style", "pre", "code", "kbd", "samp", "tt", "textarea", "svg", "math"}
@@ -50,6 +55,7 @@ class _PageScanner(HTMLParser):
         super().__init__(convert_charrefs=True)
         self.stack = []          # (tag, kind) with kind in {"article", "skip", "math", "cite", None}
         self.prose, self.math, self.cites = [], [], []
+        self.shown = []          # all text a reader sees outside code (outputs included)
         self._cite_text = None
 
     def _kinds(self):
@@ -63,7 +69,9 @@ class _PageScanner(HTMLParser):
         kind = None
         if tag == "article" and "bd-article" in classes:
             kind = "article"
-        elif tag in SKIP_TAGS or classes & SKIP_CLASSES:
+        elif tag in SKIP_TAGS:
+            kind = "code"
+        elif classes & SKIP_CLASSES:
             kind = "skip"
         elif "math" in classes:
             kind = "math"
@@ -87,7 +95,10 @@ class _PageScanner(HTMLParser):
 
     def handle_data(self, data):
         kinds = self._kinds()
-        if "article" not in kinds or "skip" in kinds:
+        if "article" not in kinds or "code" in kinds:
+            return
+        self.shown.append(data)
+        if "skip" in kinds:
             return
         if self._cite_text is not None:
             self._cite_text += data
@@ -112,6 +123,8 @@ def scan_page(html):
                           (ROLE, "unparsed role in prose")):
         for m in pattern.finditer(prose):
             problems.append(f"{what}: ...{_context(prose, m.start(), m.end())}...")
+    for m in RAW_TABLE.finditer("".join(parser.shown)):
+        problems.append(f"markdown table shown as text (a '|' in a header or cell?): ...{_context(m.group(0), 0, 0, 60)}...")
     for tex in parser.math:
         m = ROLE_IN_MATH.search(tex)
         if m:
