@@ -193,3 +193,23 @@ def test_landing_page_names_every_chapter_by_its_title():
         assert listed.get(number) == title, (
             f"intro.md names chapter {number} {listed.get(number)!r}, its heading says {title!r}")
     assert set(listed) == set(titles), f"intro.md lists chapters {sorted(listed)}, the book has {sorted(titles)}"
+
+
+# Helpers that live in the package (one home each); a notebook calls them instead
+# of defining its own copy.
+PACKAGE_HELPERS = {
+    "table": "viz.table", "line_profile": "viz.line_profile",
+    "touching_pair": "synthetic.touching_pairs", "touching_pairs": "synthetic.touching_pairs",
+    "touching_count": "synthetic.touching_count", "imitate_prediction": "synthetic.imitate_prediction",
+    "imitate_flow_prediction": "synthetic.imitate_flow_prediction",
+    "per_slice_masks": "studies.per_slice_masks", "compare_3d": "studies.compare_3d",
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_does_not_copy_package_helpers(path):
+    nb = json.loads(path.read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    copies = [f"{name} (use {PACKAGE_HELPERS[name]})" for name in re.findall(r"^\s*def (\w+)\(", code, re.M)
+              if name in PACKAGE_HELPERS]
+    assert not copies, f"{path.name} defines its own " + ", ".join(copies)
