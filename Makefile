@@ -1,6 +1,9 @@
 # Two commands do all set-up on a fresh clone:
 #   make book   - create .venv, install pinned deps + package, execute every notebook, build HTML
 #   make test   - same set-up, then all tests incl. nbval over every notebook
+# and, for maintainers and instructors:
+#   make check-book - open every built page in headless Chromium (needs `apt-get install chromium`)
+#   make student    - the student edition: notebooks without solutions, in _build/student
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -11,7 +14,7 @@ STAMP  := $(VENV)/.installed
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
 
-.PHONY: all setup book test bench clean
+.PHONY: all setup book test bench clean check-book student
 
 all: test
 
@@ -26,11 +29,24 @@ $(STAMP): requirements.txt pyproject.toml
 
 book: $(STAMP)
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
-	FIELDSEG_BOOK_HTML=_build/html $(BIN)/python -m pytest -q -p no:cacheprovider -o addopts="" tests/test_book_offline.py -k built_book
+	FIELDSEG_BOOK_HTML=_build/html $(BIN)/python -m pytest -q -p no:cacheprovider -o addopts="" \
+		tests/test_book_offline.py tests/test_book_scan.py -k built_book
 	@echo "Book built: open _build/html/index.html"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Every page of _build/html (run `make book` first) in headless Chromium: fails on a
+# plotly figure that did not render, a MathJax error, a request leaving the book or a
+# console error. SCREENSHOTS=dir also saves a full-page PNG of every page.
+check-book: $(STAMP)
+	@test -d _build/html || { echo "no _build/html: run make book first"; exit 1; }
+	$(BIN)/python tools/check_book.py _build/html $(if $(SCREENSHOTS),--screenshots $(SCREENSHOTS))
+
+# Student edition: solution cells removed, exercise cells replaced by stubs.
+student: $(STAMP)
+	rm -rf _build/student
+	$(BIN)/python tools/student.py book --out _build/student
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

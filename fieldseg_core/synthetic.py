@@ -861,3 +861,201 @@ def nonconvex_cells(shape=(96, 96)):
     cells = [dataclasses.replace(c, centre=np.array(p, float))
              for c, p in zip((crescent, rod, disk_a, disk_b), centres)]
     return rasterize_cells(shape, cells)
+
+
+# --------------------------------------------------------------------------
+# stand-ins for a network's output, and neighbourhood counts (book helpers)
+# --------------------------------------------------------------------------
+
+def _smooth_unit_noise(shape, corr, seed, axes):
+    # Gaussian white noise smoothed over ``axes`` with std ``corr`` px, rescaled to unit std.
+    rng = np.random.default_rng(seed)
+    sigma = [corr if ax in axes else 0.0 for ax in range(len(shape))]
+    bumps = ndimage.gaussian_filter(rng.standard_normal(shape), sigma)
+    std = bumps.std()
+    return bumps / std if std > 0 else bumps
+
+
+def imitate_prediction(field, labels, noise=0.1, blur=1.5, corr=2.0, background=0.01, seed=0):
+    """A stand-in for a network's scalar-field prediction: blurred ideal field plus smooth noise.
+
+    Parameters
+    ----------
+    field : (M, N) or (P, M, N) array of float
+        Ideal field (e.g. :func:`fieldseg_core.fields.poisson_field`).
+    labels : array of int, same shape
+        Instances; the noise amplitude is ``noise`` on cells, ``background`` elsewhere.
+    noise, background : float
+        Standard deviation (>= 0) of the added noise inside cells and on the background.
+    blur : float
+        Standard deviation (px, >= 0) of the Gaussian blur of the ideal field:
+        a network's output is smoother than its target, valleys fill in.
+    corr : float
+        Correlation length (px, >= 0) of the noise: errors of a network are
+        correlated over a few pixels (bumps on the domes, uneven peaks).
+    seed : int
+        Seed of the noise; the same seed gives the same array.
+
+    Returns
+    -------
+    ndarray of float64
+        ``max(G_blur * field + a * n, 0)`` with ``n`` smooth noise of unit
+        standard deviation over the image and ``a`` the amplitude map.
+
+    Notes
+    -----
+    Only a stand-in for a trained model, used where the book studies what a
+    reader (watershed, clustering) does with an imperfect field; chapter 8
+    trains real ones. The input is not modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.zeros((16, 16), int); lab[4:12, 4:12] = 1
+    >>> u = np.where(lab > 0, 1.0, 0.0)
+    >>> v = imitate_prediction(u, lab, noise=0.0, background=0.0, blur=0.0)
+    >>> bool(np.array_equal(u, v))
+    True
+    >>> bool(np.array_equal(imitate_prediction(u, lab, seed=3), imitate_prediction(u, lab, seed=3)))
+    True
+    """
+    field = np.asarray(field)
+    if field.dtype == bool or not np.issubdtype(field.dtype, np.number) or field.ndim not in (2, 3):
+        raise TypeError(f"field must be a real 2D or 3D array, got dtype {field.dtype}, {field.ndim}D")
+    if not np.all(np.isfinite(field)):
+        raise ValueError("field must be finite")
+    labels = validate_labels(labels)
+    if labels.shape != field.shape:
+        raise ValueError(f"labels must have the shape of field {field.shape}, got {labels.shape}")
+    noise = validate_number(noise, "noise", low=0)
+    background = validate_number(background, "background", low=0)
+    blur = validate_number(blur, "blur", low=0)
+    corr = validate_number(corr, "corr", low=0)
+    _validate_seed(seed)
+    base = ndimage.gaussian_filter(field.astype(np.float64), blur) if blur > 0 else field.astype(np.float64)
+    bumps = _smooth_unit_noise(field.shape, corr, seed, axes=range(field.ndim))
+    amplitude = np.where(labels > 0, noise, background)
+    return np.clip(base + amplitude * bumps, 0.0, None)
+
+
+def imitate_flow_prediction(flows, labels, noise=0.3, corr=2.0, seed=0):
+    """A stand-in for a network's flow prediction: ideal flows plus smooth noise inside cells.
+
+    Parameters
+    ----------
+    flows : (ndim, *spatial) array of float
+        Ideal flows (e.g. :func:`fieldseg_core.flows.heat_flows`), ndim = 2 or 3.
+    labels : (*spatial) array of int
+        Instances; the noisy flows are zero on the background.
+    noise : float
+        Amplitude (>= 0): the added noise has standard deviation ``noise``
+        over the whole image before masking.
+    corr : float
+        Spatial correlation length (px, >= 0); components are independent.
+    seed : int
+        Seed of the noise.
+
+    Returns
+    -------
+    ndarray of float32, shape of ``flows``
+        ``flows + noise * n`` on cells, 0 on the background (``n`` smooth noise
+        of unit standard deviation, smoothed over the spatial axes only).
+
+    Notes
+    -----
+    The unit vectors are not renormalised: a network's flows are not unit
+    vectors either. The input is not modified.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.zeros((12, 12), int); lab[2:10, 2:10] = 1
+    >>> F = np.ones((2, 12, 12))
+    >>> out = imitate_flow_prediction(F, lab, noise=0.0)
+    >>> float(out[:, 0, 0].sum()), float(out[:, 5, 5].sum())
+    (0.0, 2.0)
+    """
+    flows = np.asarray(flows)
+    if flows.dtype == bool or not np.issubdtype(flows.dtype, np.number):
+        raise TypeError(f"flows must be a real array, got dtype {flows.dtype}")
+    if flows.ndim not in (3, 4) or flows.shape[0] != flows.ndim - 1:
+        raise ValueError(f"flows must have shape (ndim, *spatial) with ndim 2 or 3, got {flows.shape}")
+    if not np.all(np.isfinite(flows)):
+        raise ValueError("flows must be finite")
+    labels = validate_labels(labels)
+    if labels.shape != flows.shape[1:]:
+        raise ValueError(f"labels must have the spatial shape of flows {flows.shape[1:]}, got {labels.shape}")
+    noise = validate_number(noise, "noise", low=0)
+    corr = validate_number(corr, "corr", low=0)
+    _validate_seed(seed)
+    bumps = _smooth_unit_noise(flows.shape, corr, seed, axes=range(1, flows.ndim))
+    return np.where(labels > 0, flows + noise * bumps, 0.0).astype(np.float32)
+
+
+def _face_pairs(labels):
+    # (a, b) id arrays of every face between two different cells, over all axes.
+    a_all, b_all = [], []
+    for axis in range(labels.ndim):
+        a = np.moveaxis(labels, axis, 0)[:-1].ravel()
+        b = np.moveaxis(labels, axis, 0)[1:].ravel()
+        sel = (a != b) & (a > 0) & (b > 0)
+        a_all.append(a[sel])
+        b_all.append(b[sel])
+    return np.concatenate(a_all), np.concatenate(b_all)
+
+
+def touching_pairs(labels):
+    """The pairs of cells that share a face (2D: an edge, 3D: a face).
+
+    Parameters
+    ----------
+    labels : (M, N) or (P, M, N) array of int
+        Instances (0 = background).
+
+    Returns
+    -------
+    ndarray of int64, shape (K, 2)
+        Distinct pairs ``(smaller id, larger id)``, sorted; ``K = 0`` when no
+        two cells touch. Diagonal contact does not count.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.array([[1, 1, 2, 0, 4],
+    ...                 [3, 3, 2, 0, 4]])
+    >>> touching_pairs(lab).tolist()
+    [[1, 2], [1, 3], [2, 3]]
+    """
+    labels = validate_labels(labels)
+    a, b = _face_pairs(labels)
+    pairs = np.stack([np.minimum(a, b), np.maximum(a, b)], axis=1).astype(np.int64)
+    return np.unique(pairs, axis=0) if pairs.size else pairs.reshape(0, 2)
+
+
+def touching_count(labels):
+    """Number of pixel (voxel) faces shared by two different cells.
+
+    Parameters
+    ----------
+    labels : (M, N) or (P, M, N) array of int
+        Instances (0 = background).
+
+    Returns
+    -------
+    int
+        How much cell-to-cell border the image has, in pixel faces: a
+        measure of how crowded a scene is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.array([[1, 1, 2, 0, 4],
+    ...                 [3, 3, 2, 0, 4]])
+    >>> touching_count(lab)
+    4
+    """
+    labels = validate_labels(labels)
+    return int(_face_pairs(labels)[0].size)
+
+
+__all__ += ["imitate_prediction", "imitate_flow_prediction", "touching_pairs", "touching_count"]

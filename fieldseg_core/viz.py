@@ -52,6 +52,7 @@ class _OfflineHtmlRenderer(MimetypeRenderer):
         html = pio.to_html(
             fig_dict, full_html=False, include_plotlyjs=False, include_mathjax=False,
             validate=False, config={"displaylogo": False},
+            auto_play=False,  # a slider opens on its first frame, where the text starts
         )
         return {"text/html": html}
 
@@ -509,3 +510,113 @@ def table(header, rows, floatfmt=".3f"):
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(_format_cell(v, floatfmt) for v in row) + " |" for row in rows]
     return Markdown("\n".join(lines))
+
+
+def line_profile(field, start, stop, n=200):
+    """Field values along the straight segment ``start -> stop`` (linear interpolation).
+
+    Parameters
+    ----------
+    field : (M, N) or (P, M, N) array of float
+        The field to sample.
+    start, stop : sequence of float
+        End points in array (row, column[, ...]) coordinates, one per axis of ``field``.
+    n : int
+        Number of samples (>= 2), including both end points.
+
+    Returns
+    -------
+    distance : ndarray of float64, shape (n,)
+        Distance of each sample from ``start`` (px), 0 to ``|stop - start|``.
+    values : ndarray of float64, shape (n,)
+        Bilinearly (trilinearly) interpolated field values; points outside the
+        array take the value of the nearest edge pixel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rows, cols = np.mgrid[:5, :5]
+    >>> d, v = line_profile(2.0 * rows + cols, (0, 0), (3, 4), n=3)
+    >>> d.tolist(), v.round(6).tolist()
+    ([0.0, 2.5, 5.0], [0.0, 5.0, 10.0])
+    """
+    from scipy import ndimage
+
+    field = validate_field(field, "field")
+    start = np.asarray(start, dtype=np.float64)
+    stop = np.asarray(stop, dtype=np.float64)
+    for name, point in (("start", start), ("stop", stop)):
+        if point.shape != (field.ndim,) or not np.all(np.isfinite(point)):
+            raise ValueError(f"{name} must hold {field.ndim} finite coordinates, got {point.tolist()}")
+    n = validate_number(n, "n", low=2, integer=True)
+    t = np.linspace(0.0, 1.0, n)
+    points = np.outer(1.0 - t, start) + np.outer(t, stop)
+    values = ndimage.map_coordinates(field.astype(np.float64), points.T, order=1, mode="nearest")
+    return t * float(np.linalg.norm(stop - start)), values
+
+
+__all__ += ["line_profile"]
+
+
+def field_surface_menu(fields, labels=None, max_size=100, height=460):
+    """Several 2D fields of one scene as one full-width 3D view, switched with buttons.
+
+    The alternative to :func:`field_surfaces` when the page is narrow: side by
+    side, three 3D scenes get a third of the width each; here every field gets
+    the whole view and the same camera, and buttons above it choose the field.
+
+    Parameters
+    ----------
+    fields : dict of str -> (M, N) array
+        Button labels and fields, all of the same shape; the first is shown first.
+    labels : (M, N) array of int, optional
+        Instances for per-instance colouring.
+    max_size, height : int
+        As in :func:`field_surface`.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One surface trace per field (only the first visible) and one button each.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> lab = np.zeros((12, 12), int); lab[3:9, 3:9] = 1
+    >>> fig = field_surface_menu({"a": lab * 1.0, "b": lab * 0.5}, lab)
+    >>> [t.visible for t in fig.data], [b.label for b in fig.layout.updatemenus[0].buttons]
+    ([True, False], ['a', 'b'])
+    """
+    if not isinstance(fields, dict) or not fields:
+        raise TypeError("fields must be a non-empty dict of label -> 2D field")
+    arrays = {k: validate_field(v, f"fields[{k!r}]", ndims=(2,)) for k, v in fields.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"all fields must have the same shape, got {sorted(shapes)}")
+    if labels is not None:
+        labels = validate_labels(labels, ndims=(2,))
+        validate_same_shape(next(iter(arrays.values())), labels, "fields", "labels")
+    max_size = validate_number(max_size, "max_size", low=2, integer=True)
+    height = validate_number(height, "height", low=100, integer=True)
+    names = list(arrays)
+    fig = go.Figure()
+    for i, (name, a) in enumerate(arrays.items()):
+        trace = _surface_trace(a, labels, max_size, labels is None, "Viridis")
+        trace.update(name=name, visible=i == 0)
+        fig.add_trace(trace)
+    buttons = [dict(label=name, method="update",
+                    args=[{"visible": [j == i for j in range(len(names))]}, {"title.text": name}])
+               for i, name in enumerate(names)]
+    zmax = max(1.05, max(float(a.max()) for a in arrays.values()) * 1.05)
+    fig.update_layout(
+        title=dict(text=names[0], x=0.5, y=0.97), height=height, margin=dict(l=0, r=0, t=40, b=0),
+        # closer than _scene_layout's camera: the surface fills the full-width view
+        scene=dict(_scene_layout(zmax), camera=dict(eye=dict(x=0.95, y=-1.1, z=0.75), center=dict(x=0, y=0, z=-0.1))),
+        updatemenus=[dict(type="buttons", direction="right", buttons=buttons, showactive=True,
+                          x=0.0, xanchor="left", y=1.0, yanchor="top", pad=dict(l=4, t=4))],
+        modebar=dict(orientation="v"),   # the toolbar down the right edge, not over the title
+    )
+    return fig
+
+
+__all__ += ["field_surface_menu"]

@@ -2,7 +2,8 @@
 
 ``test_mini_book_renders_offline`` builds a one-page book with the repository's
 own ``_config.yml`` and ``_ext`` (a notebook with MyST math and a plotly figure
-from :mod:`fieldseg_core.viz`) and scans the HTML. ``make book`` additionally
+from :mod:`fieldseg_core.viz`, and a page without a figure, which must not load
+plotly.js) and scans the HTML. ``make book`` additionally
 runs ``test_built_book_is_offline`` over the full ``_build/html``.
 """
 
@@ -92,8 +93,9 @@ def test_mini_book_renders_offline(tmp_path):
     shutil.copy(ROOT / "_config.yml", book / "_config.yml")
     shutil.copytree(ROOT / "_ext", book / "_ext")
     shutil.copy(ROOT / "references.bib", book / "references.bib")
-    (book / "_toc.yml").write_text("format: jb-book\nroot: page\n")
+    (book / "_toc.yml").write_text("format: jb-book\nroot: page\nchapters:\n  - file: text\n")
     (book / "page.ipynb").write_text(json.dumps(NOTEBOOK))
+    (book / "text.md").write_text("# A page without figures\n\nInline $x^2$ only.\n")
     env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     jb = Path(sys.executable).with_name("jupyter-book")
     result = subprocess.run([str(jb), "build", str(book), "--warningiserror", "--keep-going"],
@@ -105,6 +107,9 @@ def test_mini_book_renders_offline(tmp_path):
     page = (html / "page.html").read_text()
     assert "plotly-graph-div" in page and "_static/plotly.min.js" in page
     assert "mathjax/tex-chtml.js" in page
+    # plotly.js (4.6 MB) only where a plotly figure is
+    text = (html / "text.html").read_text()
+    assert "plotly-graph-div" not in text and "plotly.min.js" not in text
     assert offline_problems(html) == []
 
 

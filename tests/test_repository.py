@@ -130,3 +130,86 @@ def test_readme_shows_the_two_commands():
 
 def test_ci_runs_make_test():
     assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+# An internal file number of a source paper (the word for the founding files plus
+# a three-digit number, or that word plus "paper") means nothing to a reader: papers are cited by authors and title
+# through references.bib. shared/ holds the source files themselves.
+SOURCE_NUMBER = re.compile(r"\bseed(?:\s+paper)?s?\s+0\d\d\b|\bseed\s+papers?\b", re.I)
+TEXT_SUFFIXES = {".py", ".md", ".ipynb", ".yml", ".yaml", ".txt", ".toml", ".cfg", ".bib", ".csv", ".json",
+                 ".html", ".rst", ""}
+
+
+def _tracked_files():
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout: cannot list the tracked files")
+    return [ROOT / f for f in out.decode().split("\0") if f and not f.startswith("shared/")]
+
+
+def test_no_source_file_numbers_anywhere_a_reader_looks():
+    hits = []
+    for path in _tracked_files():
+        if path.suffix not in TEXT_SUFFIXES or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for m in SOURCE_NUMBER.finditer(text):
+            line = text.count("\n", 0, m.start()) + 1
+            hits.append(f"{path.relative_to(ROOT)}:{line}: {m.group(0)!r}")
+    assert not hits, f"{len(hits)} mentions of a source file number (cite by authors/title):\n" + "\n".join(hits[:40])
+
+
+def test_source_number_pattern():
+    word = "se" + "ed"   # spelled apart, so that this file passes its own check
+    for text in (f"{word} 000", f"{word.title()} 002 calls", f"{word} paper 001", f"the {word} papers",
+                 f"{word.upper()} 004's"):
+        assert SOURCE_NUMBER.search(text), text
+    for text in ("seed=0", "seed 0", "(seed 1)", "seeds 0-4", "SEEDS = [0, 1]", "seeded and bit-reproducible"):
+        assert not SOURCE_NUMBER.search(text), text
+
+
+def _chapter_title(path):
+    nb = json.loads(path.read_text())
+    first = "".join(nb["cells"][0]["source"]).strip().splitlines()[0]
+    assert first.startswith("# "), f"{path.name}: the first cell must start with the '# N. Title' heading"
+    return first[2:].strip()
+
+
+def test_landing_page_names_every_chapter_by_its_title():
+    """book/intro.md lists the chapters as 'N. Title', exactly as each chapter's heading reads."""
+    intro = (ROOT / "book" / "intro.md").read_text()
+    listed = dict(re.findall(r"(?:^|[|·]\s*)(\d{1,2})\. ([^|·\n]+?)\s*(?=[|·\n])", intro, re.M))
+    chapters = [ROOT / f"{f}.ipynb" for f in toc_files() if (ROOT / f"{f}.ipynb").is_file()]
+    titles = {}
+    for path in chapters:
+        number, _, title = _chapter_title(path).partition(". ")
+        if number.isdigit():
+            titles[number] = title
+    assert titles, "no numbered chapters found"
+    for number, title in titles.items():
+        assert listed.get(number) == title, (
+            f"intro.md names chapter {number} {listed.get(number)!r}, its heading says {title!r}")
+    assert set(listed) == set(titles), f"intro.md lists chapters {sorted(listed)}, the book has {sorted(titles)}"
+
+
+# Helpers that live in the package (one home each); a notebook calls them instead
+# of defining its own copy.
+PACKAGE_HELPERS = {
+    "table": "viz.table", "line_profile": "viz.line_profile",
+    "touching_pair": "synthetic.touching_pairs", "touching_pairs": "synthetic.touching_pairs",
+    "touching_count": "synthetic.touching_count", "imitate_prediction": "synthetic.imitate_prediction",
+    "imitate_flow_prediction": "synthetic.imitate_flow_prediction",
+    "per_slice_masks": "studies.per_slice_masks", "compare_3d": "studies.compare_3d",
+}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_does_not_copy_package_helpers(path):
+    nb = json.loads(path.read_text())
+    code = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    copies = [f"{name} (use {PACKAGE_HELPERS[name]})" for name in re.findall(r"^\s*def (\w+)\(", code, re.M)
+              if name in PACKAGE_HELPERS]
+    assert not copies, f"{path.name} defines its own " + ", ".join(copies)
