@@ -254,8 +254,8 @@ def flow_trajectories(labels, flow="heat", n_iter=200, step=1.0, device=None):
     ----------
     labels : (M, N) or (P, M, N) array of int
         Ground-truth label image (0 = background).
-    flow : {"centroid", "heat", "edt", "tsdf"}, optional
-        Flow construction from :data:`FLOWS`.
+    flow : str, optional
+        Flow construction, a name from :data:`FLOWS`.
     n_iter : int, optional
         Euler steps.
     step : float, optional
@@ -653,9 +653,10 @@ def synthetic_benchmark(scenarios=TABLE4_SCENARIOS, seeds=(0,), flow="heat", clu
     seeds : sequence of int, optional
         Seeds of :func:`fieldseg_core.synthetic.scenario`; one row per
         scenario and seed.
-    flow : {"centroid", "heat", "edt", "tsdf"}, optional
-        ``"centroid"`` replicates the report's ``labels_to_flows``;
-        ``"heat"`` (default) is Cellpose's.
+    flow : str, optional
+        A name from :data:`FLOWS`. ``"centroid_max"`` and ``"centroid"`` are
+        the two readings of the report's ``labels_to_flows``; ``"heat"``
+        (default) is Cellpose's.
     cluster : {"dbscan", "sinks"}, optional
         Clustering of the end points.
     n_iter : int, optional
@@ -720,7 +721,7 @@ def synthetic_benchmark(scenarios=TABLE4_SCENARIOS, seeds=(0,), flow="heat", clu
     return rows
 
 
-def epsilon_stress_test(eps_values=(0.5, 1.5, 5.0), n_iter=20, seed=0, flow="centroid",
+def epsilon_stress_test(eps_values=(0.5, 1.5, 5.0), n_iter=20, seed=0, flow="centroid_max",
                         min_samples=5, step=1.0, scenario="stress20", device=None,
                         progress=True):
     """DBSCAN ``eps`` on unconverged end points: Le & Nguyen, Fig. 5.
@@ -735,8 +736,10 @@ def epsilon_stress_test(eps_values=(0.5, 1.5, 5.0), n_iter=20, seed=0, flow="cen
         diffuse clouds.
     seed : int, optional
         Seed of the scene.
-    flow : {"centroid", "heat", "edt", "tsdf"}, optional
-        Default ``"centroid"``, the report's flows.
+    flow : str, optional
+        A name from :data:`FLOWS`; default ``"centroid_max"``, the reading of
+        the report's ``labels_to_flows`` that matches its time scale (see
+        :func:`fieldseg_core.flows.centroid_flows`).
     min_samples : int, optional
         DBSCAN ``min_samples``.
     step : float, optional
@@ -797,7 +800,7 @@ def epsilon_stress_test(eps_values=(0.5, 1.5, 5.0), n_iter=20, seed=0, flow="cen
 
 
 def epsilon_iterations_grid(eps_values=(0.5, 1.0, 1.5, 2.5, 5.0),
-                            iterations=tuple(range(0, 201, 10)), seed=0, flow="centroid",
+                            iterations=tuple(range(0, 201, 10)), seed=0, flow="centroid_max",
                             min_samples=5, step=1.0, scenario="stress20", device=None,
                             progress=True):
     """Scores over a grid of DBSCAN ``eps`` and Euler iterations: Le & Nguyen, Fig. 6.
