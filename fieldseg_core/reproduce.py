@@ -164,8 +164,15 @@ def _run_table4(args):
                                             min_samples=REPORT["min_samples"],
                                             device=args.device, progress=args.progress)
     verdicts = studies.table4_verdict(runs, flow=flows[0])
+    # what drives the merges: the overlap factor or the cell count (paint vs partition)
+    sweep = studies.occlusion_sweep(
+        overlaps=(0.1, 0.5, 0.7, 0.9, 0.95) if args.quick else (0.1, 0.3, 0.5, 0.7, 0.9, 0.95),
+        seeds=seeds[:2] if args.quick else seeds[:5], flow=flows[0], n_iter=n_iter,
+        eps=REPORT["eps"], min_samples=REPORT["min_samples"], device=args.device,
+        progress=args.progress)
+    verdicts += studies.density_verdict(sweep)
 
-    fig, axes = _new_figure(2, size=(4.5, 3.4))
+    fig, axes = _new_figure(3, size=(4.2, 3.4))
     x = np.arange(len(studies.TABLE4_SCENARIOS))
     series = [("paper", [studies.PAPER_TABLE4[n] for n in studies.TABLE4_SCENARIOS], None)]
     for f in flows:
@@ -195,8 +202,22 @@ def _run_table4(args):
     ax.set_ylabel(f"count over {len(seeds)} scenes (x: false positives)")
     ax.set_yscale("symlog")
     ax.legend(fontsize=7)
+    ax = axes[0, 2]
+    for occ, ls in (("paint", "-"), ("partition", ":")):
+        for sweep_name, key, colour in (("overlap", "overlap", "C0"), ("count", "n_cells", "C3")):
+            sub = [r for r in sweep if r["occlusion"] == occ and r["sweep"] == sweep_name]
+            values = sorted(set(r[key] for r in sub))
+            means = [np.mean([r["merged_per_cell"] for r in sub if r[key] == v]) for v in values]
+            x_axis = values if key == "overlap" else [v / 30 for v in values]
+            ax.plot(x_axis, means, ls=ls, color=colour, marker="o", ms=3,
+                    label=f"{occ}: vs {'overlap factor' if key == 'overlap' else 'cells / 30'}")
+    ax.set_xlabel("overlap factor (10 disks), or cell count / 30 (overlap 0.7)")
+    ax.set_ylabel("merged misses per cell")
+    ax.legend(fontsize=6)
     fig.suptitle(f"Table 4 re-run: ideal flows, {n_iter} Euler steps, DBSCAN eps "
                  f"{REPORT['eps']}, {len(seeds)} scenes per scenario", fontsize=10)
+    runs = [{"part": "table4", **r} for r in runs] + \
+        [{"part": "occlusion_sweep", **r} for r in sweep]
     return verdicts, fig, runs
 
 

@@ -382,6 +382,10 @@ def test_table4_verdict_compares_other_flows_by_merged_misses_and_spread():
     assert ex5["ours_spread"] == pytest.approx(0.05)          # standard deviation
     assert v["merged misses, all scenes (heat vs centroid_max)"]["reproduced"]
     assert not v["merged misses, all scenes (edt vs centroid_max)"]["reproduced"]
+    fragments = _t4([1.0] * 7, flow="tsdf")
+    fragments[0]["fp"] = 99                    # merges gone, but many fragments
+    v = _verdicts(rows + fragments)
+    assert not v["merged misses, all scenes (tsdf vs centroid_max)"]["reproduced"]
 
 
 def test_fig5_verdict_on_hand_made_tables():
