@@ -282,7 +282,11 @@ def _run_fig6(args):
         runs += studies.epsilon_iterations_grid(_FIG6_EPS, iterations, seed=seed, flow=flow,
                                                 min_samples=REPORT["min_samples"],
                                                 device=args.device, progress=args.progress)
-    verdicts = studies.fig6_verdict(runs)
+    from . import synthetic
+
+    reach = float(np.mean([studies.centroid_reach(synthetic.scenario("stress20", s)[1]).max()
+                           for s in seeds]))
+    verdicts = studies.fig6_verdict(runs, reach=reach)
     collapse = verdicts[0]["ours_mean"]
     fig, axes = _new_figure(1, size=(6.5, 3.6))
     ax = axes[0, 0]

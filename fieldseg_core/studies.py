@@ -71,6 +71,7 @@ __all__ = [
     "score",
     "flow_trajectories",
     "labels_from_points",
+    "centroid_reach",
     "synthetic_benchmark",
     "epsilon_stress_test",
     "epsilon_iterations_grid",
@@ -298,6 +299,47 @@ def flow_trajectories(labels, flow="heat", n_iter=200, step=1.0, device=None):
     _, traj = dynamics.follow_flows(field, mask, n_iter=n_iter, step=step, device=device,
                                     return_trajectories=True)
     return mask, traj
+
+
+def centroid_reach(labels):
+    """Each cell's largest pixel-to-centroid distance ``D`` (the scale of centroid flows).
+
+    Parameters
+    ----------
+    labels : (M, N) or (P, M, N) array of int
+        Label image (0 = background).
+
+    Returns
+    -------
+    reach : ndarray of float
+        ``reach[k]`` for the ``k``-th cell id present, in increasing id order.
+
+    Notes
+    -----
+    With max-distance centroid flows an Euler step of size ``s`` shrinks
+    every offset by ``1 - s / D``, so a cell's farthest pixel needs about
+    ``(D / s) ln(D / delta)`` steps to come within ``delta`` of the sink
+    (:func:`fieldseg_core.flows.centroid_flows`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.zeros((1, 9), dtype=int)
+    >>> labels[0, :5], labels[0, 6:] = 1, 2
+    >>> centroid_reach(labels).tolist()
+    [2.0, 1.0]
+    """
+    labels = validate_labels(labels)
+    coords = np.nonzero(labels)
+    ids, inverse = np.unique(labels[coords], return_inverse=True)
+    counts = np.bincount(inverse)
+    d2 = np.zeros(inverse.size)
+    for c in coords:
+        centre = np.bincount(inverse, weights=c) / counts
+        d2 += (c - centre[inverse]) ** 2
+    reach = np.zeros(ids.size)
+    np.maximum.at(reach, inverse, np.sqrt(d2))
+    return reach
 
 
 def labels_from_points(points, mask, cluster="dbscan", eps=1.5, min_samples=5):
@@ -621,7 +663,7 @@ def collapse_iteration(iterations, curve, tol=FIG6_TOL):
     return int(iterations[0] if far.size == 0 else iterations[far[-1] + 1])
 
 
-def fig6_verdict(rows, tol=FIG6_TOL, collapsing=FIG6_COLLAPSING):
+def fig6_verdict(rows, tol=FIG6_TOL, collapsing=FIG6_COLLAPSING, reach=None):
     """Verdict rows for Fig. 6 of Le & Nguyen from :func:`epsilon_iterations_grid` rows.
 
     Parameters
@@ -633,6 +675,10 @@ def fig6_verdict(rows, tol=FIG6_TOL, collapsing=FIG6_COLLAPSING):
         Collapse tolerance (0.02).
     collapsing : (float, float), optional
         The eps range whose curves should collapse (1.5 to 5).
+    reach : float, optional
+        The scenes' largest :func:`centroid_reach` ``D`` (mean over scenes);
+        when given, the reason also states the settling time
+        ``D ln(D / 0.5)`` that max-distance flows predict.
 
     Returns
     -------
@@ -672,7 +718,10 @@ def fig6_verdict(rows, tol=FIG6_TOL, collapsing=FIG6_COLLAPSING):
     return [
         _verdict_row(study, f"N where eps {collapsing[0]}-{collapsing[1]} curves settle "
                      f"(within {tol})", 150, collapse, c >= 100,
-                     f"mean collapse N {c:.0f} (paper: after about 150; criterion >= 100)"),
+                     f"mean collapse N {c:.0f} (paper: after about 150; criterion >= 100)"
+                     + ("" if reach is None else
+                        f"; D ln(D/0.5) with the cells' largest reach D = {reach:.0f} px "
+                        f"predicts {reach * np.log(reach / 0.5):.0f}")),
         _verdict_row(study, f"best mean IoU of eps {min(eps_all)} for N <= 20", 0.2, early,
                      float(np.mean(early)) < 0.4,
                      f"{float(np.mean(early)):.3f}: tight eps fails on unconverged clouds "
