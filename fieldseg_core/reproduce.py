@@ -196,7 +196,7 @@ def _run_table4(args):
         fp = [sum(r["fp"] for r in runs if r["flow"] == f and r["scenario"] == n)
               for n in studies.TABLE4_SCENARIOS]
         pos = x + (k - (len(flows) - 1) / 2) * (0.8 / len(flows))
-        ax.bar(pos, merged, 0.8 / len(flows), label=f"{f}: merged misses")
+        ax.bar(pos, merged, 0.8 / len(flows), label=f"{f}: merged misses", color=f"C{k + 1}")
         ax.scatter(pos, fp, marker="x", color="k", s=12, zorder=3)
     ax.set_xticks(x, studies.TABLE4_SCENARIOS)
     ax.set_ylabel(f"count over {len(seeds)} scenes (x: false positives)")
@@ -211,7 +211,7 @@ def _run_table4(args):
             x_axis = values if key == "overlap" else [v / 30 for v in values]
             ax.plot(x_axis, means, ls=ls, color=colour, marker="o", ms=3,
                     label=f"{occ}: vs {'overlap factor' if key == 'overlap' else 'cells / 30'}")
-    ax.set_xlabel("overlap factor (10 disks), or cell count / 30 (overlap 0.7)")
+    ax.set_xlabel("overlap (10 disks) or cells/30 (overlap 0.7)")
     ax.set_ylabel("merged misses per cell")
     ax.legend(fontsize=6)
     fig.suptitle(f"Table 4 re-run: ideal flows, {n_iter} Euler steps, DBSCAN eps "

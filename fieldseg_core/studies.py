@@ -72,6 +72,8 @@ __all__ = [
     "flow_trajectories",
     "labels_from_points",
     "centroid_reach",
+    "centroid_outside",
+    "merged_pairs",
     "synthetic_benchmark",
     "epsilon_stress_test",
     "epsilon_iterations_grid",
@@ -222,7 +224,7 @@ def score(y_true, y_pred):
     1
     """
     m = metrics.matching(y_true, y_pred, threshold=0.5)
-    fn_merged = _merged_misses(y_true, y_pred, m["matched_true_ids"], m["matched_pred_ids"])
+    fn_merged = len(_merged_pairs(y_true, y_pred, m["matched_true_ids"], m["matched_pred_ids"]))
     if m["n_true"] > 0:
         mean_iou = float(np.sum(m["matched_iou"])) / m["n_true"]
     else:
@@ -232,13 +234,40 @@ def score(y_true, y_pred):
             "mean_iou": mean_iou, "mean_matched_iou": m["mean_matched_iou"]}
 
 
-def _merged_misses(y_true, y_pred, matched_true_ids, matched_pred_ids):
-    """Missed true cells whose pixels mostly went to a prediction matched to another cell."""
+def merged_pairs(y_true, y_pred, threshold=0.5):
+    """Missed true cells that went to a neighbour's cluster, with that neighbour.
+
+    Parameters
+    ----------
+    y_true, y_pred : (M, N) or (P, M, N) array of int
+        Ground-truth and predicted label images of the same shape.
+    threshold : float, optional
+        IoU threshold of the matching.
+
+    Returns
+    -------
+    pairs : list of (int, int)
+        ``(missed, host)``: ``missed`` is a true cell with no match whose
+        pixels mostly carry a prediction that is matched to the true cell
+        ``host``. Sorted by ``missed``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> truth = np.array([[1, 1, 0, 2, 2, 2, 0, 3, 3]])
+    >>> merged_pairs(truth, np.array([[4, 4, 0, 4, 4, 4, 0, 5, 5]]))
+    [(1, 2)]
+    """
+    m = metrics.matching(y_true, y_pred, threshold=threshold)
+    return _merged_pairs(y_true, y_pred, m["matched_true_ids"], m["matched_pred_ids"])
+
+
+def _merged_pairs(y_true, y_pred, matched_true_ids, matched_pred_ids):
     fg = np.asarray(y_true) > 0
     t = np.asarray(y_true)[fg].astype(np.int64)
     q = np.asarray(y_pred)[fg].astype(np.int64)
     if t.size == 0:
-        return 0
+        return []
     pairs, counts = np.unique(np.stack([t, q]), axis=1, return_counts=True)
     # per true cell, its pairs sorted by decreasing count: the first is the dominant one
     order = np.lexsort((-counts, pairs[0]))
@@ -246,8 +275,43 @@ def _merged_misses(y_true, y_pred, matched_true_ids, matched_pred_ids):
     first = np.ones(pairs.shape[1], bool)
     first[1:] = pairs[0, 1:] != pairs[0, :-1]
     true_ids, dominant = pairs[0, first], pairs[1, first]
+    host_of = dict(zip(np.asarray(matched_pred_ids).tolist(),
+                       np.asarray(matched_true_ids).tolist()))
     missed = ~np.isin(true_ids, np.asarray(matched_true_ids))
-    return int(np.count_nonzero(missed & np.isin(dominant, np.asarray(matched_pred_ids))))
+    return [(int(t), int(host_of[int(d)])) for t, d in zip(true_ids[missed], dominant[missed])
+            if int(d) in host_of]
+
+
+def centroid_outside(labels):
+    """Ids of the cells whose centroid, rounded to the grid, is not one of their pixels.
+
+    Parameters
+    ----------
+    labels : (M, N) or (P, M, N) array of int
+        Label image (0 = background).
+
+    Returns
+    -------
+    ids : list of int
+        Increasing. Under painting a ring or a crescent has its centroid in
+        the hole, often on the cell painted over it.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ring = np.zeros((7, 7), dtype=int)
+    >>> ring[1:6, 1:6] = 1
+    >>> ring[2:5, 2:5] = 2      # a cell painted on the middle of cell 1
+    >>> centroid_outside(ring)
+    [1]
+    """
+    labels = validate_labels(labels)
+    coords = np.nonzero(labels)
+    ids, inverse = np.unique(labels[coords], return_inverse=True)
+    counts = np.bincount(inverse)
+    centre = tuple(np.clip(np.rint(np.bincount(inverse, weights=c) / counts).astype(np.intp),
+                           0, n - 1) for c, n in zip(coords, labels.shape))
+    return [int(i) for i in ids[labels[centre] != ids]]
 
 
 def flow_trajectories(labels, flow="heat", n_iter=200, step=1.0, device=None):
