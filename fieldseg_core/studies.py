@@ -12,7 +12,17 @@ Cellpose-SAM course report [1]_:
   iterations on 20 high-overlap cells;
 - :func:`epsilon_iterations_grid` -- Fig. 6, ``eps`` x iterations;
 - :func:`flow_type_comparison` -- centroid, heat, EDT and truncated-SDF
-  flows [2]_ side by side, with the iterations they need to settle.
+  flows [2]_ side by side, with the iterations they need to settle (also
+  under Peters' settings);
+- :func:`occlusion_sweep` -- merged cells against the overlap factor and the
+  cell count, under painting and partition.
+
+Verdicts: :func:`table4_verdict`, :func:`density_verdict`,
+:func:`fig5_verdict` and :func:`fig6_verdict` turn the rows of a study into
+rows with the columns :data:`VERDICT_COLUMNS` -- the paper's value, ours
+(mean and standard deviation over scenes), ``reproduced`` from the criteria
+stated in each docstring, and a one-line reason. Helpers for the failure
+cases: :func:`merged_pairs`, :func:`centroid_outside`, :func:`centroid_reach`.
 
 ``python -m fieldseg_core.reproduce`` turns them into figures and CSV files.
 
@@ -33,6 +43,9 @@ Matching
     pairs only.
 ``mean_matched_iou``
     Mean IoU over matched pairs only (the panoptic SQ), for reference.
+``fn_merged``
+    False negatives whose pixels mostly went to a prediction matched to
+    another true cell: cells merged into a neighbour.
 Clustering
     As in Algorithm 1 of [1]_, end points are rounded to the pixel grid and
     clustered with DBSCAN (:func:`fieldseg_core.dynamics.cluster_dbscan`);
