@@ -854,7 +854,7 @@ _GENERATOR_KEYS = ("shape", "n_cells", "kind", "radius_range", "aspect_range", "
                    "placement", "occlusion", "paint_order", "min_area_fraction")
 
 
-def scenario(name, seed=0):
+def scenario(name, seed=0, return_cells=False):
     """Image and labels of a named preset from :data:`SCENARIOS`.
 
     Parameters
@@ -863,6 +863,9 @@ def scenario(name, seed=0):
         ``"ex1"`` ... ``"ex7"`` (Le & Nguyen Table 4) or ``"stress20"``.
     seed : int
         Seed for both the cell layout and the rendering.
+    return_cells : bool, optional
+        Also return the analytic cells (e.g. to resolve their overlaps with
+        the other occlusion model through :func:`rasterize_cells`).
 
     Returns
     -------
@@ -870,6 +873,8 @@ def scenario(name, seed=0):
         Rendered with :func:`render_image` defaults.
     labels : ndarray of int32
         Ids ``1..SCENARIOS[name]["n_cells"]``.
+    cells : list of CellShape
+        Only if ``return_cells``; cell ``i`` has id ``i + 1``.
 
     References
     ----------
@@ -880,12 +885,17 @@ def scenario(name, seed=0):
     >>> image, labels = scenario("ex2", seed=3)
     >>> image.shape, int(labels.max())
     ((256, 256), 10)
+    >>> _, painted, cells = scenario("ex7", seed=3, return_cells=True)
+    >>> bool((rasterize_cells(painted.shape, cells, occlusion="paint") == painted).all())
+    True
     """
     if name not in SCENARIOS:
         raise ValueError(f"name must be one of {', '.join(map(repr, SCENARIOS))}; got {name!r}")
     seed = _validate_seed(seed)
     params = {k: SCENARIOS[name][k] for k in _GENERATOR_KEYS}
-    labels = random_cells(seed=seed, **params)
+    labels, cells = random_cells(seed=seed, return_cells=True, **params)
+    if return_cells:
+        return render_image(labels, seed=seed), labels, cells
     return render_image(labels, seed=seed), labels
 
 
