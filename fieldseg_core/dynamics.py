@@ -700,13 +700,7 @@ def masks_from_flows(flows, mask, n_iter=200, cluster="sinks", step=1.0, suppres
 
     final = follow_flows(flows, foreground, n_iter=n_iter, step=step, suppress=suppress,
                          device=device, method=method)
-    if cluster == "sinks":
-        point_labels = cluster_sinks(final, shape)
-    else:
-        point_labels = cluster_dbscan(final, eps, min_samples) + 1   # noise -> 0
-
-    labels = np.zeros(shape, dtype=np.int64)
-    labels[foreground] = point_labels
+    labels = _labels_from_points(final, foreground, cluster, eps, min_samples)
     labels = _remove_small(labels, min_size)
     if flow_threshold is not None and labels.max() > 0:
         labels = compact_labels(labels)[0]
@@ -798,3 +792,18 @@ def stitch_3d(masks_2d, iou_threshold=0.25):
         lookup[cur_ids] = new_ids
         out[z] = lookup[current]
     return compact_labels(out)[0]
+
+
+# --------------------------------------------------------------------------
+# end points -> label image (shared by masks_from_flows and the studies)
+# --------------------------------------------------------------------------
+
+def _labels_from_points(points, foreground, cluster, eps, min_samples):
+    """Cluster the end points of the foreground pixels and paint the ids back (noise -> 0)."""
+    if cluster == "sinks":
+        ids = cluster_sinks(points, foreground.shape)
+    else:
+        ids = cluster_dbscan(points, eps, min_samples) + 1
+    labels = np.zeros(foreground.shape, dtype=np.int64)
+    labels[foreground] = ids
+    return labels

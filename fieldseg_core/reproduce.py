@@ -1,38 +1,52 @@
-"""Re-run the synthetic experiments of Le & Nguyen and write a figure and a table for each.
+"""Re-run the papers' experiments and say, for each, whether it reproduced the finding.
 
 Usage::
 
     python -m fieldseg_core.reproduce --list
     python -m fieldseg_core.reproduce fig5 --out results/
-    python -m fieldseg_core.reproduce all --out results/ --quick
+    python -m fieldseg_core.reproduce --all --quick --out results/
 
-Each study ``ID`` writes ``DIR/ID.png`` (a matplotlib figure) and
-``DIR/ID.csv``. Where the report gives numbers, the CSV holds them in
-``paper_*`` columns beside ours. Everything runs on the CPU in about a
-minute per study (``--quick``: seconds, on reduced settings).
+Each study ``ID`` writes ``DIR/ID.png`` (a figure), ``DIR/ID.csv`` (the verdict
+table) and, for the synthetic studies, ``DIR/ID_runs.csv`` (one row per scene
+and setting). Every verdict table has the columns
+:data:`fieldseg_core.studies.VERDICT_COLUMNS`: ``study``, ``quantity``,
+``paper`` (the paper's value, empty if it gives none), ``ours_mean`` and
+``ours_spread`` (standard deviation over ``n_seeds`` scenes or runs),
+``reproduced`` (computed from the criteria stated in
+:mod:`fieldseg_core.studies` and :mod:`fieldseg_core.training_studies`) and
+a one-line ``reason``. ``--all`` also writes ``DIR/summary.csv`` with every
+verdict row and prints it as a table.
 
 Studies
 -------
 ``table4``
-    Table 4: the seven scenarios Ex 1-7 with the report's centroid flows and
-    with Cellpose's heat flows (means over ``--seeds``), beside the report's
-    mean IoU.
+    Le & Nguyen, Table 4: ideal centroid flows (the displacement divided by
+    the cell's largest centroid distance), 200 Euler steps of 1, DBSCAN eps
+    1.5 with min_samples 5, AP50 matching, on Ex 1-7; then unit centroid
+    flows, heat flows (Cellpose) and EDT flows (Omnipose) on the same scenes.
 ``fig5``
-    Fig. 5: DBSCAN ``eps`` in {0.5, 1.5, 5.0} on the 20-cell high-overlap
-    scene after ``N = 20`` Euler steps; end-point clouds and masks.
+    Le & Nguyen, Fig. 5: DBSCAN eps 0.5 / 1.5 / 5.0 on the 20-cell stress
+    scene after N = 20 Euler steps.
 ``fig6``
-    Fig. 6: mean IoU and AP50 over ``eps`` x iterations 0-200.
+    Le & Nguyen, Fig. 6: mean IoU against N in [0, 200] for eps in
+    {0.5, 1, 1.5, 2, 3, 5}, with the N at which the eps 1.5-5 curves settle.
 ``flows``
-    Centroid, heat, EDT and truncated-SDF flows: AP50 and the iterations
-    they need before the DBSCAN partition stops changing.
+    Peters' post-processing on the same scenes: truncated SDF (alpha = 10)
+    differentiated with the size-11 Gaussian-smoothed difference kernel and
+    left unnormalised, 25 Euler steps of 0.1, DBSCAN eps 2.2 with
+    min_samples 15; EDT flows under the same settings for comparison.
 
-All computations are in :mod:`fieldseg_core.studies`; this module only
-chooses the settings, draws and writes.
+plus every entry of :data:`fieldseg_core.training_studies.REPRODUCTIONS`
+(models trained on synthetic scenes).
+
+``--quick`` runs every study at a CPU size (fewer scenes and seeds); the
+default sizes are the full ones. The integration runs on ``--device``
+(default: CUDA when present, else the CPU).
 
 References
 ----------
-.. [1] Course report on Cellpose-SAM with a from-scratch flow-field
-   re-implementation , Sec. 4.1, Table 4, Figs. 5-6.
+.. [1] Le & Nguyen, *Cellpose-SAM* (course report), Sec. 4.1, Table 4, Figs. 5-6.
+.. [2] Peters, *Vector fields for instance segmentation*, Sec. 4 and 6.4.
 """
 
 from __future__ import annotations
@@ -44,19 +58,35 @@ import sys
 
 import numpy as np
 
-from . import studies
+from . import studies, training_studies
 
-__all__ = ["STUDIES", "main"]
+__all__ = ["STUDIES", "PETERS", "main"]
 
-#: Study id -> one-line description (the ids ``--list`` prints).
+#: Study id -> one-line description of the synthetic flow studies defined here.
 STUDIES = {
-    "table4": "Le & Nguyen Table 4: mean IoU on synthetic scenarios Ex 1-7",
-    "fig5": "Le & Nguyen Fig. 5: DBSCAN eps stress test, 20 cells, N = 20",
-    "fig6": "Le & Nguyen Fig. 6: eps x Euler iterations (0-200)",
-    "flows": "centroid vs heat vs EDT vs truncated-SDF flows: accuracy and convergence",
+    "table4": "Le & Nguyen Table 4: ideal centroid flows on Ex 1-7, then heat and EDT flows",
+    "fig5": "Le & Nguyen Fig. 5: DBSCAN eps 0.5/1.5/5 on the 20-cell stress scene at N = 20",
+    "fig6": "Le & Nguyen Fig. 6: mean IoU vs Euler iterations 0-200 for six eps values",
+    "flows": "Peters' settings: truncated-SDF flows, 25 Euler steps of 0.1, DBSCAN 2.2/15",
 }
 
-_TABLE4_FLOWS = ("centroid", "heat")
+#: Peters' post-processing (Sec. 6.1 and 6.4): flows ``tsdf_raw`` (truncation
+#: 10, kernel 11, no normalisation), Euler, DBSCAN.
+PETERS = {"flow": "tsdf_raw", "n_iter": 25, "step": 0.1, "eps": 2.2, "min_samples": 15}
+
+#: Le & Nguyen's pipeline as we read it (Algorithm 1; eps 1.5 from Fig. 5,
+#: min_samples 5 = scikit-learn's default, the report gives none).
+REPORT = {"flow": "centroid_max", "n_iter": 200, "step": 1.0, "eps": 1.5, "min_samples": 5}
+
+_TABLE4_FLOWS = ("centroid_max", "centroid", "heat", "edt")
+_FIG6_EPS = (0.5, 1.0, 1.5, 2.0, 3.0, 5.0)
+
+
+def _all_studies():
+    """Own studies first, then the training studies' registry."""
+    out = dict(STUDIES)
+    out.update({k: v[0] for k, v in training_studies.REPRODUCTIONS.items()})
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -66,17 +96,20 @@ _TABLE4_FLOWS = ("centroid", "heat")
 def _cell(value):
     if value is None:
         return ""
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.6g}"
     return value
 
 
-def _write_csv(path, rows):
-    fields = []
-    for row in rows:
-        fields += [k for k in row if k not in fields]
+def _write_csv(path, rows, fields=None):
+    if fields is None:
+        fields = []
+        for row in rows:
+            fields += [k for k in row if k not in fields]
     with open(path, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=fields)
+        writer = csv.DictWriter(fh, fieldnames=list(fields), extrasaction="ignore")
         writer.writeheader()
         for row in rows:
             writer.writerow({k: _cell(row.get(k)) for k in fields})
@@ -92,73 +125,113 @@ def _new_figure(ncols, nrows=1, size=(4.2, 3.4)):
     return fig, axes
 
 
-def _mean_by(rows, keys, values):
-    """Average ``values`` of the rows over all rows sharing ``keys`` (first-seen order)."""
-    groups = {}
-    for row in rows:
-        groups.setdefault(tuple(row[k] for k in keys), []).append(row)
-    out = []
-    for key, members in groups.items():
-        agg = dict(zip(keys, key))
-        agg["n_seeds"] = len(members)
-        for v in values:
-            agg[v] = float(np.mean([m[v] for m in members]))
-        out.append(agg)
-    return out
+def _seeds(args, quick, full):
+    return list(args.seeds) if args.seeds else list(range(quick if args.quick else full))
+
+
+def _fmt(value):
+    if value is None:
+        return "-"
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.3f}"
+    return str(value)
+
+
+def summary_table(rows):
+    """Plain-text table of verdict rows: study, quantity, paper, ours (mean +- spread), verdict."""
+    lines = [f"{'study':<10} {'quantity':<52} {'paper':>7} {'ours':>17} {'ok':>3}  reason"]
+    for r in rows:
+        ours = "-" if r.get("ours_mean") is None else \
+            f"{_fmt(r['ours_mean'])} +- {_fmt(r.get('ours_spread'))}"
+        lines.append(f"{str(r['study']):<10} {str(r['quantity'])[:52]:<52} "
+                     f"{_fmt(r.get('paper')):>7} {ours:>17} "
+                     f"{'yes' if r['reproduced'] else 'no':>3}  {r.get('reason', '')}")
+    return "\n".join(lines)
 
 
 # --------------------------------------------------------------------------
-# the studies
+# the studies: each returns (verdict rows, figure, per-run rows)
 # --------------------------------------------------------------------------
 
 def _run_table4(args):
-    scenarios = ("ex2", "ex5") if args.quick else studies.TABLE4_SCENARIOS
-    seeds = args.seeds or ((0,) if args.quick else (0, 1, 2))
-    flow_names = (args.flow,) if args.flow else _TABLE4_FLOWS
-    n_iter = args.n_iter if args.n_iter is not None else (100 if args.quick else 200)
-    per_flow = {f: _mean_by(studies.synthetic_benchmark(
-                    scenarios, seeds, flow=f, n_iter=n_iter, device=args.device,
-                    progress=args.progress),
-                    ("scenario", "description", "n_cells", "paper_mean_iou"),
-                    ("mean_iou", "ap50", "tp", "fp", "fn"))
-                for f in flow_names}
-    rows = []
-    for i, name in enumerate(scenarios):
-        first = per_flow[flow_names[0]][i]
-        row = {k: first[k] for k in ("scenario", "description", "n_cells", "n_seeds")}
-        row["n_iter"] = n_iter
-        row["paper_mean_iou"] = first["paper_mean_iou"]
-        for f in flow_names:
-            for k in ("mean_iou", "ap50", "tp", "fp", "fn"):
-                row[f"{k}_{f}"] = per_flow[f][i][k]
-        rows.append(row)
+    seeds = _seeds(args, 3, 10)
+    flows = (args.flow,) if args.flow else (_TABLE4_FLOWS[:3:2] if args.quick else _TABLE4_FLOWS)
+    n_iter = args.n_iter if args.n_iter is not None else REPORT["n_iter"]
+    runs = []
+    for f in flows:
+        runs += studies.synthetic_benchmark(studies.TABLE4_SCENARIOS, seeds, flow=f,
+                                            n_iter=n_iter, eps=REPORT["eps"],
+                                            min_samples=REPORT["min_samples"],
+                                            device=args.device, progress=args.progress)
+    verdicts = studies.table4_verdict(runs, flow=flows[0])
+    # what drives the merges: the overlap factor or the cell count (paint vs partition)
+    sweep = studies.occlusion_sweep(
+        overlaps=(0.1, 0.5, 0.7, 0.9, 0.95) if args.quick else (0.1, 0.3, 0.5, 0.7, 0.9, 0.95),
+        seeds=seeds[:2] if args.quick else seeds[:5], flow=flows[0], n_iter=n_iter,
+        eps=REPORT["eps"], min_samples=REPORT["min_samples"], device=args.device,
+        progress=args.progress)
+    verdicts += studies.density_verdict(sweep)
 
-    fig, axes = _new_figure(1, size=(max(6.0, 1.3 * len(scenarios)), 3.6))
-    ax = axes[0, 0]
-    x = np.arange(len(rows))
-    series = [("paper (centroid flows)", [r["paper_mean_iou"] or np.nan for r in rows])]
-    series += [(f"ours, {f} flows", [r[f"mean_iou_{f}"] for r in rows]) for f in flow_names]
+    fig, axes = _new_figure(3, size=(4.2, 3.4))
+    x = np.arange(len(studies.TABLE4_SCENARIOS))
+    series = [("paper", [studies.PAPER_TABLE4[n] for n in studies.TABLE4_SCENARIOS], None)]
+    for f in flows:
+        vals = [[r["mean_iou"] for r in runs if r["flow"] == f and r["scenario"] == n]
+                for n in studies.TABLE4_SCENARIOS]
+        series.append((f"ours, {f}", [np.mean(v) for v in vals], [np.std(v) for v in vals]))
     width = 0.8 / len(series)
-    for k, (label, vals) in enumerate(series):
-        ax.bar(x + (k - (len(series) - 1) / 2) * width, vals, width, label=label)
-    ax.set_xticks(x, [r["scenario"] for r in rows])
-    ax.set_ylim(0.5, 1.02)
+    ax = axes[0, 0]
+    for k, (label, vals, err) in enumerate(series):
+        ax.bar(x + (k - (len(series) - 1) / 2) * width, vals, width, yerr=err, label=label,
+               capsize=2)
+    ax.set_xticks(x, studies.TABLE4_SCENARIOS)
+    ax.set_ylim(0.0, 1.05)
+    ax.axhline(0.97, color="k", lw=0.6, ls=":")
     ax.set_ylabel("mean IoU (0 for missed cells)")
-    ax.set_title(f"Table 4: ideal flows, {n_iter} Euler steps, DBSCAN eps 1.5 "
-                 f"(mean of {len(seeds)} seed(s))")
-    ax.legend(loc="lower left", fontsize=8)
-    return rows, fig
+    ax.legend(loc="lower left", fontsize=7)
+    ax = axes[0, 1]
+    for k, f in enumerate(flows):
+        merged = [sum(r["fn_merged"] for r in runs if r["flow"] == f and r["scenario"] == n)
+                  for n in studies.TABLE4_SCENARIOS]
+        fp = [sum(r["fp"] for r in runs if r["flow"] == f and r["scenario"] == n)
+              for n in studies.TABLE4_SCENARIOS]
+        pos = x + (k - (len(flows) - 1) / 2) * (0.8 / len(flows))
+        ax.bar(pos, merged, 0.8 / len(flows), label=f"{f}: merged misses", color=f"C{k + 1}")
+        ax.scatter(pos, fp, marker="x", color="k", s=12, zorder=3)
+    ax.set_xticks(x, studies.TABLE4_SCENARIOS)
+    ax.set_ylabel(f"count over {len(seeds)} scenes (x: false positives)")
+    ax.set_yscale("symlog")
+    ax.legend(fontsize=7)
+    ax = axes[0, 2]
+    for occ, ls in (("paint", "-"), ("partition", ":")):
+        for sweep_name, key, colour in (("overlap", "overlap", "C0"), ("count", "n_cells", "C3")):
+            sub = [r for r in sweep if r["occlusion"] == occ and r["sweep"] == sweep_name]
+            values = sorted(set(r[key] for r in sub))
+            means = [np.mean([r["merged_per_cell"] for r in sub if r[key] == v]) for v in values]
+            x_axis = values if key == "overlap" else [v / 30 for v in values]
+            ax.plot(x_axis, means, ls=ls, color=colour, marker="o", ms=3,
+                    label=f"{occ}: vs {'overlap factor' if key == 'overlap' else 'cells / 30'}")
+    ax.set_xlabel("overlap (10 disks) or cells/30 (overlap 0.7)")
+    ax.set_ylabel("merged misses per cell")
+    ax.legend(fontsize=6)
+    fig.suptitle(f"Table 4 re-run: ideal flows, {n_iter} Euler steps, DBSCAN eps "
+                 f"{REPORT['eps']}, {len(seeds)} scenes per scenario", fontsize=10)
+    runs = [{"part": "table4", **r} for r in runs] + \
+        [{"part": "occlusion_sweep", **r} for r in sweep]
+    return verdicts, fig, runs
 
 
 def _run_fig5(args):
-    seeds = args.seeds or (0,)
-    flow = args.flow or "centroid"
+    seeds = _seeds(args, 3, 10)
+    flow = args.flow or REPORT["flow"]
     n_iter = args.n_iter if args.n_iter is not None else 20
     eps_values = (0.5, 1.5, 5.0)
-    rows = []
+    runs = []
     for seed in seeds:
-        rows += studies.epsilon_stress_test(eps_values, n_iter=n_iter, seed=seed, flow=flow,
+        runs += studies.epsilon_stress_test(eps_values, n_iter=n_iter, seed=seed, flow=flow,
+                                            min_samples=REPORT["min_samples"],
                                             device=args.device, progress=args.progress)
+    verdicts = studies.fig5_verdict(runs)
 
     from . import synthetic
     from .viz import label_rgb
@@ -166,96 +239,118 @@ def _run_fig5(args):
     _, truth = synthetic.scenario("stress20", seeds[0])
     mask, traj = studies.flow_trajectories(truth, flow, n_iter, device=args.device)
     points = traj[-1]
-    fig, axes = _new_figure(len(eps_values), 2, size=(3.6, 3.6))
+    fig, axes = _new_figure(len(eps_values), 2, size=(3.0, 3.0))
     for k, eps in enumerate(eps_values):
-        pred = studies.labels_from_points(points, mask, eps=eps)
-        row = next(r for r in rows if r["seed"] == seeds[0] and r["eps"] == eps)
+        pred = studies.labels_from_points(points, mask, eps=eps,
+                                          min_samples=REPORT["min_samples"])
         colours = label_rgb(pred)[mask] / 255.0
         colours[pred[mask] == 0] = 0.6        # DBSCAN noise in grey
         ax = axes[0, k]
-        # the true cells, faint, show where each cloud came from
         ax.imshow(label_rgb(truth, background=(255, 255, 255)), alpha=0.3,
                   interpolation="nearest")
-        ax.scatter(points[:, 1], points[:, 0], s=2, c=colours, linewidths=0)
+        ax.scatter(points[:, 1], points[:, 0], s=1, c=colours, linewidths=0)
         ax.set_axis_off()
-        paper = studies.PAPER_FIG5[eps]
-        ax.set_title(f"eps = {eps}: end points after N = {n_iter}", fontsize=9)
+        ax.set_title(f"eps = {eps}: end points, N = {n_iter}", fontsize=9)
         ax = axes[1, k]
         ax.imshow(label_rgb(pred), interpolation="nearest")
         ax.set_axis_off()
-        stated = ", ".join(f"{c.upper()}={paper[c]}" for c in ("tp", "fp", "fn")
+        sub = [r for r in runs if r["eps"] == eps]
+        paper = studies.PAPER_FIG5[eps]
+        stated = ", ".join(f"{c.upper()} {paper[c]}" for c in ("tp", "fp", "fn")
                            if paper[c] is not None)
-        ax.set_title(f"ours TP={row['tp']} FP={row['fp']} FN={row['fn']} mIoU={row['mean_iou']:.3f}\n"
-                     f"paper {stated} mIoU={paper['mean_iou']:.3f}", fontsize=8)
-    fig.suptitle(f"Fig. 5 re-run: stress20 (seed {seeds[0]}), {flow} flows, "
-                 "DBSCAN min_samples 5", fontsize=10)
-    return rows, fig
+        ax.set_title(f"ours (mean of {len(sub)}): TP {np.mean([r['tp'] for r in sub]):.1f} "
+                     f"FP {np.mean([r['fp'] for r in sub]):.1f} "
+                     f"FN {np.mean([r['fn'] for r in sub]):.1f}, "
+                     f"IoU {np.mean([r['mean_iou'] for r in sub]):.3f}\n"
+                     f"paper: {stated}, IoU {paper['mean_iou']:.3f}", fontsize=7)
+    fig.suptitle(f"Fig. 5 re-run: stress20, {flow} flows, DBSCAN min_samples "
+                 f"{REPORT['min_samples']}", fontsize=10)
+    return verdicts, fig, runs
 
 
 def _run_fig6(args):
-    seeds = args.seeds or (0,)
-    flow = args.flow or "centroid"
+    seeds = _seeds(args, 3, 10)
+    flow = args.flow or REPORT["flow"]
     if args.quick:
-        eps_values, iterations = (0.5, 1.5), (0, 10, 20, 50)
+        iterations = (0, 10, 20, 30, 50, 75, 100, 125, 150, 175, 200)
     else:
-        # finer early on, where the clouds contract and the curves move
-        eps_values = (0.5, 1.0, 1.5, 2.5, 5.0)
-        iterations = tuple(sorted(set(range(0, 21, 2)) | set(range(0, 201, 10))))
+        iterations = tuple(sorted(set(range(0, 21, 5)) | set(range(0, 201, 10))))
     if args.n_iter is not None:
         iterations = tuple(n for n in iterations if n <= args.n_iter) or (0,)
-    rows = []
+    runs = []
     for seed in seeds:
-        rows += studies.epsilon_iterations_grid(eps_values, iterations, seed=seed, flow=flow,
+        runs += studies.epsilon_iterations_grid(_FIG6_EPS, iterations, seed=seed, flow=flow,
+                                                min_samples=REPORT["min_samples"],
                                                 device=args.device, progress=args.progress)
-    means = _mean_by(rows, ("eps", "n_iter"), ("mean_iou", "ap50"))
-    fig, axes = _new_figure(2)
-    for j, key in enumerate(("mean_iou", "ap50")):
-        ax = axes[0, j]
-        for eps in eps_values:
-            pts = [(m["n_iter"], m[key]) for m in means if m["eps"] == eps]
-            ax.plot(*zip(*pts), marker="o", ms=3, label=f"eps = {eps}")
-        ax.set_xlabel("Euler iterations N")
-        ax.set_ylabel("mean IoU" if key == "mean_iou" else "AP50 = TP/(TP+FP+FN)")
-        ax.set_ylim(-0.02, 1.02)
-        ax.grid(alpha=0.3)
-    axes[0, 0].legend(fontsize=8)
-    fig.suptitle(f"Fig. 6 re-run: stress20, {flow} flows, mean of {len(seeds)} seed(s)",
+    from . import synthetic
+
+    reach = float(np.mean([studies.centroid_reach(synthetic.scenario("stress20", s)[1]).max()
+                           for s in seeds]))
+    verdicts = studies.fig6_verdict(runs, reach=reach)
+    collapse = verdicts[0]["ours_mean"]
+    fig, axes = _new_figure(1, size=(6.5, 3.6))
+    ax = axes[0, 0]
+    for eps in _FIG6_EPS:
+        curve = [np.mean([r["mean_iou"] for r in runs if r["eps"] == eps and r["n_iter"] == n])
+                 for n in iterations]
+        ax.plot(iterations, curve, marker="o", ms=3, label=f"eps = {eps}")
+    ax.axvline(collapse, color="k", ls="--", lw=0.8)
+    ax.text(collapse, 0.05, f" eps 1.5-5 within {studies.FIG6_TOL}\n of final: N = {collapse:.0f}",
+            fontsize=8)
+    ax.set_xlabel("Euler iterations N")
+    ax.set_ylabel("mean IoU")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(f"Fig. 6 re-run: stress20, {flow} flows, mean of {len(seeds)} scenes",
                  fontsize=10)
-    return rows, fig
+    return verdicts, fig, runs
 
 
 def _run_flows(args):
-    seed = args.seeds[0] if args.seeds else 0
-    if args.quick:
-        scenarios, flow_names, n_iter = ("ex2",), ("centroid", "heat"), 60
-    else:
-        scenarios, flow_names, n_iter = studies.TABLE4_SCENARIOS, tuple(studies.FLOWS), 200
-    if args.flow:
-        flow_names = (args.flow,)
-    if args.n_iter is not None:
-        n_iter = args.n_iter
-    rows = studies.flow_type_comparison(scenarios, flow_names, seed=seed, n_iter=n_iter,
-                                        device=args.device, progress=args.progress)
-    width_in = min(9.0, max(4.5, 0.3 * len(scenarios) * len(flow_names)))
-    fig, axes = _new_figure(2, size=(width_in, 3.4))
-    x = np.arange(len(scenarios))
-    width = 0.8 / len(flow_names)
-    for j, (key, label) in enumerate((("ap50", "AP50"),
-                                      ("iters_stable_partition", "iterations until stable"))):
-        ax = axes[0, j]
-        for k, f in enumerate(flow_names):
-            vals = [next(r[key] for r in rows if r["scenario"] == s and r["flow"] == f)
-                    for s in scenarios]
-            ax.bar(x + (k - (len(flow_names) - 1) / 2) * width, vals, width, label=f)
-        ax.set_xticks(x, scenarios)
-        ax.set_ylabel(label)
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center",
-               ncols=len(flow_names), fontsize=8)
-    fig.suptitle(f"Flow types: {n_iter} Euler steps, DBSCAN eps 1.5 (seed {seed})", fontsize=10)
-    return rows, fig
+    seeds = _seeds(args, 2, 5)
+    flows = (args.flow,) if args.flow else (PETERS["flow"], "edt")
+    n_iter = args.n_iter if args.n_iter is not None else PETERS["n_iter"]
+    runs = []
+    for seed in seeds:
+        runs += studies.flow_type_comparison(
+            studies.TABLE4_SCENARIOS, flows, seed=seed, n_iter=n_iter, eps=PETERS["eps"],
+            min_samples=PETERS["min_samples"], step=PETERS["step"], check_every=5,
+            device=args.device, progress=args.progress)
+    verdicts = []
+    ap = {f: [r["ap50"] for r in runs if r["flow"] == f] for f in flows}
+    for f in flows:
+        m = float(np.mean(ap[f]))
+        ok = m >= 0.9 and all(m >= float(np.mean(v)) for v in ap.values())
+        verdicts.append(studies._verdict_row(
+            "flows", f"AP50 over Ex1-7, Peters' settings ({f})", None, ap[f], ok,
+            f"criterion: mean AP50 >= 0.9 and no worse than the other flows "
+            f"({n_iter} steps of {PETERS['step']}, DBSCAN {PETERS['eps']}/"
+            f"{PETERS['min_samples']}; Peters reports real-data scores only)"))
+    fig, axes = _new_figure(1, size=(7.0, 3.4))
+    ax = axes[0, 0]
+    x = np.arange(len(studies.TABLE4_SCENARIOS))
+    for k, f in enumerate(flows):
+        vals = [[r["ap50"] for r in runs if r["flow"] == f and r["scenario"] == n]
+                for n in studies.TABLE4_SCENARIOS]
+        ax.bar(x + (k - (len(flows) - 1) / 2) * (0.8 / len(flows)), [np.mean(v) for v in vals],
+               0.8 / len(flows), yerr=[np.std(v) for v in vals], capsize=2, label=f)
+    ax.set_xticks(x, studies.TABLE4_SCENARIOS)
+    ax.set_ylabel("AP50")
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(f"Peters' settings: {n_iter} Euler steps of {PETERS['step']}, DBSCAN eps "
+                 f"{PETERS['eps']}, min_samples {PETERS['min_samples']}", fontsize=9)
+    return verdicts, fig, runs
 
 
 _RUNNERS = {"table4": _run_table4, "fig5": _run_fig5, "fig6": _run_fig6, "flows": _run_flows}
+
+
+def _run_training(name, args):
+    _, run = training_studies.REPRODUCTIONS[name]
+    rows, fig = run(args.out, args.quick, list(args.seeds) if args.seeds else None, args.device)
+    return rows, fig, None
 
 
 # --------------------------------------------------------------------------
@@ -265,20 +360,23 @@ _RUNNERS = {"table4": _run_table4, "fig5": _run_fig5, "fig6": _run_fig6, "flows"
 def _parser():
     parser = argparse.ArgumentParser(
         prog="python -m fieldseg_core.reproduce",
-        description="Re-run the synthetic flow-field experiments of Le & Nguyen "
-                    "(writes ID.png and ID.csv).")
-    parser.add_argument("study", nargs="?", choices=tuple(STUDIES) + ("all",),
+        description="Re-run the papers' experiments (writes ID.png and ID.csv with a "
+                    "'reproduced' verdict per finding).")
+    parser.add_argument("study", nargs="?", choices=tuple(_all_studies()) + ("all",),
                         help="study id (see --list), or 'all'")
     parser.add_argument("--list", action="store_true", help="print the study ids and exit")
+    parser.add_argument("--all", dest="run_all", action="store_true", help="run every study")
     parser.add_argument("--out", help="output directory (created if missing)")
     parser.add_argument("--quick", action="store_true",
-                        help="reduced scenes/grids for a smoke test (seconds)")
-    parser.add_argument("--seeds", type=int, nargs="+", help="scene seeds (default per study)")
+                        help="CPU-sized runs: fewer scenes, seeds and iterations")
+    parser.add_argument("--seeds", type=int, nargs="+",
+                        help="scene numbers to run (default: 3 quick / 10 full)")
     parser.add_argument("--flow", choices=tuple(studies.FLOWS),
                         help="flow construction (default: the study's own)")
     parser.add_argument("--n-iter", type=int, dest="n_iter",
-                        help="Euler steps (fig6, quick or not: the largest iteration shown)")
-    parser.add_argument("--device", default="cpu", help="torch device for the integration")
+                        help="Euler steps (fig6: the largest iteration shown)")
+    parser.add_argument("--device", default=None,
+                        help="torch device (default: CUDA when present, else cpu)")
     parser.add_argument("--quiet", dest="progress", action="store_false",
                         help="no progress bars")
     return parser
@@ -301,19 +399,22 @@ def main(argv=None):
 
     Examples
     --------
-    >>> main(["--list"])
+    >>> main(["--list"])  # doctest: +ELLIPSIS
     table4
     fig5
     fig6
     flows
-    0
+    ...0
     """
     parser = _parser()
     args = parser.parse_args(argv)
+    every = _all_studies()
     if args.list:
-        for name in STUDIES:
+        for name in every:
             print(name)
         return 0
+    if args.run_all:
+        args.study = "all"
     if args.study is None:
         parser.error("a study id is required; run with --list to see them")
     if not args.out:
@@ -323,13 +424,30 @@ def main(argv=None):
     if args.n_iter is not None and args.n_iter < 0:
         parser.error(f"--n-iter must be >= 0, got {args.n_iter}")
     os.makedirs(args.out, exist_ok=True)
-    for name in (tuple(STUDIES) if args.study == "all" else (args.study,)):
-        rows, fig = _RUNNERS[name](args)
-        png = os.path.join(args.out, f"{name}.png")
+    summary = []
+    for name in (tuple(every) if args.study == "all" else (args.study,)):
+        if name in _RUNNERS:
+            rows, fig, runs = _RUNNERS[name](args)
+        else:
+            rows, fig, runs = _run_training(name, args)
+        written = []
+        if fig is not None:
+            png = os.path.join(args.out, f"{name}.png")
+            fig.savefig(png, dpi=110)
+            written.append(png)
         table = os.path.join(args.out, f"{name}.csv")
-        fig.savefig(png, dpi=110)
-        _write_csv(table, rows)
-        print(f"{name}: wrote {png} and {table} ({len(rows)} rows)")
+        _write_csv(table, rows, studies.VERDICT_COLUMNS)
+        written.append(table)
+        if runs is not None:
+            detail = os.path.join(args.out, f"{name}_runs.csv")
+            _write_csv(detail, runs)
+            written.append(detail)
+        summary += rows
+        print(f"{name}: wrote {', '.join(written)}; "
+              f"{sum(bool(r['reproduced']) for r in rows)}/{len(rows)} findings reproduced")
+    if args.study == "all":
+        _write_csv(os.path.join(args.out, "summary.csv"), summary, studies.VERDICT_COLUMNS)
+    print(summary_table(summary))
     return 0
 
 

@@ -44,12 +44,42 @@ coincident centres.  This is our
 own precise reading of the "overlap factor" of the synthetic scenarios of
 the Cellpose-SAM course report [1]_ (its exact formula is not given there).
 
-Overlaps become touching cells: a pixel claimed by several cells goes to the
-one with the smallest ``f_i`` (ties to the lower id), giving the shared
-boundaries of a label image.  Each cell then keeps only its largest
-face-connected component (the rest becomes background), and every cell must
-keep at least ``min_area_fraction`` of its own rasterised area; cells below
+Occlusion models
+----------------
+Where cells overlap, a pixel can belong to one cell only.  Two models decide
+which (``occlusion`` argument of :func:`random_cells`):
+
+``"partition"``
+    A pixel claimed by several cells goes to the one with the smallest
+    ``f_i`` (ties to the lower id), giving the shared boundaries of a
+    tessellation.  Each cell then keeps only its largest face-connected
+    component (the rest becomes background).  Overlapping convex cells stay
+    convex and their centroids stay deep inside them.
+``"paint"``
+    Cells are painted in order, id 1 first: cell ``i`` sets every pixel with
+    ``f_i <= 1`` to ``i``, covering whatever earlier cells left there, as an
+    opaque cell lying on top of another would.  A covered cell keeps only
+    the pixels nobody painted later: it may become non-convex (a bite taken
+    out), thin (a crescent), a ring (a smaller cell painted on its middle)
+    or several fragments, all keeping its id.  Its centroid -- the mean of
+    its visible pixels -- may then lie outside it, or next to a neighbour's.
+    The paint order is the id order; ``paint_order="largest_first"`` gives
+    the large cells the small ids, so small cells lie on top.
+
+Under both models every cell must keep at least ``min_area_fraction`` of its
+own rasterised area (all its fragments together, under painting); cells below
 that are re-placed.  Every cell lies entirely inside the image.
+
+What the overlap factor means under painting, for two equal disks of radius
+``r`` (``R_i = R_j = r``, centres at least ``2 (1 - o) r`` apart): ``o = 0.1``
+lets the later disk cover a cap of the earlier one at most ``0.2 r`` deep
+(about 5% of its area: a shallow bite); ``o = 0.5`` lets it cover the
+earlier disk's centre; ``o = 0.95`` allows centres ``0.1 r`` apart, so the
+later disk hides all but a sliver -- which ``min_area_fraction`` then rejects,
+making the visibility floor, not ``o``, the binding limit.  For unequal
+cells, ``o`` large enough for ``||c_i - c_j|| <= R_i - R_j`` lets a small cell
+be painted entirely inside a large earlier one, leaving a ring whose
+centroid lies in the hole, i.e. on the other cell.
 
 References
 ----------
@@ -71,6 +101,9 @@ from ._validate import validate_labels, validate_number
 
 __all__ = [
     "KINDS",
+    "OCCLUSIONS",
+    "PAINT_ORDERS",
+    "SCENE_KNOBS",
     "SCENARIOS",
     "CellShape",
     "benchmark_scene",
@@ -82,6 +115,8 @@ __all__ = [
 ]
 
 KINDS = ("disk", "ellipse", "rod", "line", "crescent", "mixed")
+OCCLUSIONS = ("partition", "paint")
+PAINT_ORDERS = ("random", "largest_first")
 
 # Aspect-ratio range used when ``aspect_range`` is None.
 DEFAULT_ASPECT = {
@@ -135,6 +170,13 @@ def _validate_kind(kind):
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(map(repr, KINDS))}; got {kind!r}")
     return kind
+
+
+def _validate_occlusion(occlusion):
+    if occlusion not in OCCLUSIONS:
+        raise ValueError(
+            f"occlusion must be one of {', '.join(map(repr, OCCLUSIONS))}; got {occlusion!r}")
+    return occlusion
 
 
 def _validate_seed(seed):
@@ -405,6 +447,19 @@ def _rasterise(shape, cells):
     return labels, own
 
 
+def _paint(shape, cells):
+    """Labels with later cells painted over earlier ones, and each cell's own pixel count."""
+    labels = np.zeros(shape, np.int32)
+    own = np.zeros(len(cells) + 1, np.int64)
+    for idx, cell in enumerate(cells, start=1):
+        box = _cell_box(cell, shape)
+        grid = np.ogrid[box]
+        inside = cell.normalised_distance([g - c for g, c in zip(grid, cell.centre)]) <= 1.0
+        own[idx] = np.count_nonzero(inside)
+        labels[box][inside] = idx
+    return labels, own
+
+
 def _keep_largest_components(labels):
     """Per label, set all but its largest face-connected component to 0."""
     for idx, box in enumerate(ndimage.find_objects(labels), start=1):
@@ -419,7 +474,7 @@ def _keep_largest_components(labels):
     return labels
 
 
-def rasterize_cells(shape, cells):
+def rasterize_cells(shape, cells, occlusion="partition"):
     """Rasterise analytic cells into a label image with touching overlaps.
 
     Parameters
@@ -428,15 +483,19 @@ def rasterize_cells(shape, cells):
         2D or 3D output shape.
     cells : sequence of CellShape
         Cells with their centres set; cell ``i`` (0-based) gets id ``i + 1``.
+    occlusion : {"partition", "paint"}, optional
+        How overlaps are resolved (see the module notes).
 
     Returns
     -------
     labels : ndarray of int32
-        A pixel belongs to every cell with ``f <= 1`` at its centre and is
-        given to the one with the smallest ``f`` (ties to the lower id).  Each
-        cell keeps only its largest face-connected component; the remaining
-        fragments become background.  A cell can therefore lose pixels or, in
-        extreme overlaps, vanish; :func:`random_cells` guards against that.
+        ``"partition"``: a pixel belongs to every cell with ``f <= 1`` at its
+        centre and is given to the one with the smallest ``f`` (ties to the
+        lower id); each cell keeps only its largest face-connected component,
+        the remaining fragments become background.  ``"paint"``: the cell
+        with the highest id among those containing the pixel wins, and
+        fragments keep their id.  A cell can lose pixels or, in extreme
+        overlaps, vanish; :func:`random_cells` guards against that.
 
     Notes
     -----
@@ -456,13 +515,17 @@ def rasterize_cells(shape, cells):
             raise TypeError(f"cells[{i}] must be a CellShape, got {type(c).__name__}")
         if c.ndim != len(shape):
             raise ValueError(f"cells[{i}] is {c.ndim}D but shape {shape} is {len(shape)}D")
+    occlusion = _validate_occlusion(occlusion)
+    if occlusion == "paint":
+        return _paint(shape, cells)[0]
     labels, _ = _rasterise(shape, cells)
     return _keep_largest_components(labels)
 
 
 def random_cells(shape, n_cells, kind="ellipse", radius_range=(8, 14), aspect_range=None,
                  overlap=0.3, seed=0, max_tries=2000, min_area_fraction=0.2,
-                 placement="uniform", return_cells=False):
+                 placement="uniform", return_cells=False, occlusion="partition",
+                 paint_order="random"):
     """Seeded random label image of analytic cells that overlap by a set factor.
 
     Parameters
@@ -502,12 +565,20 @@ def random_cells(shape, n_cells, kind="ellipse", radius_range=(8, 14), aspect_ra
         clusters.  The overlap bound holds in both modes.
     return_cells : bool
         Also return the list of :class:`CellShape` (cell ``i`` has id ``i + 1``).
+    occlusion : {"partition", "paint"}
+        How overlaps are resolved (module notes): shared boundaries with each
+        cell kept whole-and-connected, or opaque painting in id order.
+    paint_order : {"random", "largest_first"}
+        Id (= paint) order under ``"paint"``: the order the cells were drawn
+        in (independent of size), or by decreasing equivalent radius, so
+        small cells lie on top.  Ignored by ``"partition"``.
 
     Returns
     -------
     labels : ndarray of int32
-        Ids ``1..n_cells`` (0 = background); every cell is one face-connected
-        component lying fully inside the image.
+        Ids ``1..n_cells`` (0 = background), every cell lying fully inside
+        the image.  Under ``"partition"`` every cell is one face-connected
+        component; under ``"paint"`` a covered cell may be in fragments.
     cells : list of CellShape
         Only if ``return_cells``.
 
@@ -521,9 +592,10 @@ def random_cells(shape, n_cells, kind="ellipse", radius_range=(8, 14), aspect_ra
     Cells are drawn (type, size, aspect, orientation), then centres are
     placed largest bounding radius first by vectorised rejection sampling
     (batches of candidates, uniform over the positions that keep the cell in
-    the image).  Contested pixels go to the cell with the smallest normalised
-    distance, so overlaps become shared boundaries; each cell keeps its
-    largest connected component.
+    the image).  Under ``"partition"`` contested pixels go to the cell with
+    the smallest normalised distance, so overlaps become shared boundaries,
+    and each cell keeps its largest connected component; under ``"paint"``
+    they go to the cell painted last.
 
     References
     ----------
@@ -550,9 +622,16 @@ def random_cells(shape, n_cells, kind="ellipse", radius_range=(8, 14), aspect_ra
                                         high=1.0, low_inclusive=False)
     if placement not in ("uniform", "clustered"):
         raise ValueError(f"placement must be 'uniform' or 'clustered', got {placement!r}")
+    occlusion = _validate_occlusion(occlusion)
+    if paint_order not in PAINT_ORDERS:
+        raise ValueError(f"paint_order must be one of {', '.join(map(repr, PAINT_ORDERS))}; "
+                         f"got {paint_order!r}")
 
     rng = np.random.default_rng(seed)
     cells = _draw_cells(rng, len(shape), n, kind, radius_range, aspect_range)
+    if occlusion == "paint" and paint_order == "largest_first":
+        order = np.argsort([-c.equivalent_radius for c in cells], kind="stable")
+        cells = [cells[i] for i in order]
     centres = np.zeros((n, len(shape)))
     placed = np.zeros(n, bool)
     bound = np.array([c.bounding_radius for c in cells])
@@ -561,8 +640,11 @@ def random_cells(shape, n_cells, kind="ellipse", radius_range=(8, 14), aspect_ra
         _place_centres(rng, cells, shape, overlap, todo, centres, placed, max_tries,
                        placement == "clustered")
         cells = [dataclasses.replace(c, centre=centres[i].copy()) for i, c in enumerate(cells)]
-        labels, own = _rasterise(shape, cells)
-        labels = _keep_largest_components(labels)
+        if occlusion == "paint":
+            labels, own = _paint(shape, cells)
+        else:
+            labels, own = _rasterise(shape, cells)
+            labels = _keep_largest_components(labels)
         kept = np.bincount(labels.ravel(), minlength=n + 1)
         too_small = np.flatnonzero(kept[1:] < min_area_fraction * own[1:])
         if too_small.size == 0:
@@ -716,46 +798,63 @@ def render_image(labels, seed=0, snr=20.0, blur_sigma=1.0, texture=0.2, illumina
 # presets
 # --------------------------------------------------------------------------
 
-def _preset(description, n_cells, kind, radius_range, aspect_range, overlap, placement,
-            source, paper_mean_iou=None, shape=(256, 256)):
-    return {"description": description, "shape": shape, "n_cells": n_cells, "kind": kind,
-            "radius_range": radius_range, "aspect_range": aspect_range, "overlap": overlap,
-            "placement": placement, "source": source, "paper_mean_iou": paper_mean_iou}
+#: The one set of scene knobs shared by every preset of :data:`SCENARIOS`
+#: (none is tuned per scenario):
+#:
+#: - ``shape`` 256 x 256 px: one field of view, so the 30 cells of Ex 5 are
+#:   three times as dense as the 10 of Ex 2;
+#: - ``radius_range`` 12-18 px equivalent radius (a cell of 25-35 px across),
+#:   the same cell size for every shape, so elongated cells are longer, not
+#:   bigger;
+#: - ``placement="clustered"``: cells grow in colonies (three in four join a
+#:   neighbour at a distance set by the overlap factor), as adherent cells do;
+#: - ``occlusion="paint"`` with ``paint_order="largest_first"``: opaque cells
+#:   painted large first, so smaller cells lie on top of larger ones;
+#: - ``min_area_fraction=0.1``: a cell counts (and is annotated) while at least
+#:   10% of it shows.
+SCENE_KNOBS = {"shape": (256, 256), "radius_range": (12, 18), "placement": "clustered",
+               "occlusion": "paint", "paint_order": "largest_first",
+               "min_area_fraction": 0.1}
+
+
+def _preset(description, n_cells, kind, aspect_range, overlap, source, paper_mean_iou=None):
+    return {"description": description, **SCENE_KNOBS, "n_cells": n_cells, "kind": kind,
+            "aspect_range": aspect_range, "overlap": overlap, "source": source,
+            "paper_mean_iou": paper_mean_iou}
 
 
 #: Synthetic scenarios of Le & Nguyen Table 4 (Ex 1-7) plus the 20-cell stress
 #: test of its Fig. 5, as ``name -> dict``: the :func:`random_cells` arguments
-#: (``shape``, ``n_cells``, ``kind``, ``radius_range``, ``aspect_range``,
-#: ``overlap``, ``placement``), a one-line ``description``, the ``source`` and
-#: the mean IoU the report gives for its flow-field method (``paper_mean_iou``,
-#: None for the stress test).  Counts, shape types, aspect ratios and overlap
-#: factors follow the report; image size, radii and placement are our choice.
+#: (the shared :data:`SCENE_KNOBS` plus ``n_cells``, ``kind``,
+#: ``aspect_range``, ``overlap``), a one-line ``description``, the ``source``
+#: and the mean IoU the report gives for its flow-field method
+#: (``paper_mean_iou``, None for the stress test).  Counts, shape types,
+#: aspect ratios and overlap factors follow the report; everything else is
+#: :data:`SCENE_KNOBS`, the same for all.
 SCENARIOS = {
     "ex1": _preset("Baseline: 12 cells of mixed shapes, moderate overlap", 12, "mixed",
-                   (12, 18), (1.0, 2.5), 0.6, "clustered", "Le & Nguyen, Table 4, Ex 1", 0.994),
-    "ex2": _preset("High-overlap ellipses: 10 cells", 10, "ellipse", (12, 18), (1.2, 2.5),
-                   0.8, "clustered", "Le & Nguyen, Table 4, Ex 2", 1.000),
+                   (1.0, 2.5), 0.6, "Le & Nguyen, Table 4, Ex 1", 0.994),
+    "ex2": _preset("High-overlap ellipses: 10 cells", 10, "ellipse", (1.2, 2.5),
+                   0.8, "Le & Nguyen, Table 4, Ex 2", 1.000),
     "ex3": _preset("Long thin cells: 8 ellipses with aspect ratio 4-6, low overlap", 8,
-                   "ellipse", (9, 13), (4.0, 6.0), 0.2, "uniform", "Le & Nguyen, Table 4, Ex 3",
-                   0.987),
+                   "ellipse", (4.0, 6.0), 0.2, "Le & Nguyen, Table 4, Ex 3", 0.987),
     "ex4": _preset("Highly elongated: 10 ellipses with aspect ratio 5-8", 10, "ellipse",
-                   (8, 11), (5.0, 8.0), 0.3, "uniform", "Le & Nguyen, Table 4, Ex 4", 0.980),
-    "ex5": _preset("High density: 30 circular cells", 30, "disk", (14, 19), (1.0, 1.0), 0.7,
-                   "clustered", "Le & Nguyen, Table 4, Ex 5", 0.834),
+                   (5.0, 8.0), 0.3, "Le & Nguyen, Table 4, Ex 4", 0.980),
+    "ex5": _preset("High density: 30 circular cells", 30, "disk", (1.0, 1.0), 0.7,
+                   "Le & Nguyen, Table 4, Ex 5", 0.834),
     "ex6": _preset("Sparse line-like cells: 6 filaments with aspect ratio 8-12", 6, "line",
-                   (8, 11), (8.0, 12.0), 0.1, "uniform", "Le & Nguyen, Table 4, Ex 6", 0.891),
-    "ex7": _preset("Extreme overlap: 10 cells of mixed shapes", 10, "mixed", (14, 20),
-                   (1.0, 2.5), 0.95, "clustered", "Le & Nguyen, Table 4, Ex 7", 0.976),
+                   (8.0, 12.0), 0.1, "Le & Nguyen, Table 4, Ex 6", 0.891),
+    "ex7": _preset("Extreme overlap: 10 cells of mixed shapes", 10, "mixed",
+                   (1.0, 2.5), 0.95, "Le & Nguyen, Table 4, Ex 7", 0.976),
     "stress20": _preset("Stress test: 20 cells of mixed shapes with high overlap", 20,
-                        "mixed", (12, 18), (1.0, 2.5), 0.9, "clustered",
-                        "Le & Nguyen, Sec. 4.1.4, Fig. 5"),
+                        "mixed", (1.0, 2.5), 0.9, "Le & Nguyen, Sec. 4.1.4, Fig. 5"),
 }
 
 _GENERATOR_KEYS = ("shape", "n_cells", "kind", "radius_range", "aspect_range", "overlap",
-                   "placement")
+                   "placement", "occlusion", "paint_order", "min_area_fraction")
 
 
-def scenario(name, seed=0):
+def scenario(name, seed=0, return_cells=False):
     """Image and labels of a named preset from :data:`SCENARIOS`.
 
     Parameters
@@ -764,6 +863,9 @@ def scenario(name, seed=0):
         ``"ex1"`` ... ``"ex7"`` (Le & Nguyen Table 4) or ``"stress20"``.
     seed : int
         Seed for both the cell layout and the rendering.
+    return_cells : bool, optional
+        Also return the analytic cells (e.g. to resolve their overlaps with
+        the other occlusion model through :func:`rasterize_cells`).
 
     Returns
     -------
@@ -771,6 +873,8 @@ def scenario(name, seed=0):
         Rendered with :func:`render_image` defaults.
     labels : ndarray of int32
         Ids ``1..SCENARIOS[name]["n_cells"]``.
+    cells : list of CellShape
+        Only if ``return_cells``; cell ``i`` has id ``i + 1``.
 
     References
     ----------
@@ -781,12 +885,17 @@ def scenario(name, seed=0):
     >>> image, labels = scenario("ex2", seed=3)
     >>> image.shape, int(labels.max())
     ((256, 256), 10)
+    >>> _, painted, cells = scenario("ex7", seed=3, return_cells=True)
+    >>> bool((rasterize_cells(painted.shape, cells, occlusion="paint") == painted).all())
+    True
     """
     if name not in SCENARIOS:
         raise ValueError(f"name must be one of {', '.join(map(repr, SCENARIOS))}; got {name!r}")
     seed = _validate_seed(seed)
     params = {k: SCENARIOS[name][k] for k in _GENERATOR_KEYS}
-    labels = random_cells(seed=seed, **params)
+    labels, cells = random_cells(seed=seed, return_cells=True, **params)
+    if return_cells:
+        return render_image(labels, seed=seed), labels, cells
     return render_image(labels, seed=seed), labels
 
 

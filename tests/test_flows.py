@@ -313,3 +313,73 @@ def test_empty_scene_gives_zero_flows():
     lab = np.zeros((6, 7), int)
     for fn in ALL_FLOWS:
         assert np.all(fn(lab) == 0)
+
+
+# --------------------------------------------------------------------------
+# the two readings of "normalised vectors pointing to the centroid"
+# --------------------------------------------------------------------------
+
+def _disk(radius=10, size=31):
+    c = size // 2
+    yy, xx = np.mgrid[:size, :size]
+    return ((yy - c) ** 2 + (xx - c) ** 2 <= radius ** 2).astype(np.int32), c, yy, xx
+
+
+def test_centroid_flows_unit_on_a_disk_match_the_closed_form():
+    labels, c, yy, xx = _disk()
+    f = F.centroid_flows(labels, normalisation="unit")
+    inside = (labels > 0) & ((yy != c) | (xx != c))
+    r = np.maximum(np.hypot(yy - c, xx - c), 1.0)   # the centre pixel is excluded
+    np.testing.assert_allclose(f[0][inside], ((c - yy) / r)[inside], atol=1e-6)
+    np.testing.assert_allclose(f[1][inside], ((c - xx) / r)[inside], atol=1e-6)
+    assert f[:, c, c].tolist() == [0.0, 0.0] and not f[:, labels == 0].any()
+
+
+def test_centroid_flows_max_distance_on_a_disk_match_the_closed_form():
+    # the farthest pixel centres of a digital disk of radius 10 are at distance 10
+    labels, c, yy, xx = _disk(radius=10)
+    f = F.centroid_flows(labels, normalisation="max_distance")
+    inside = labels > 0
+    np.testing.assert_allclose(f[0][inside], ((c - yy) / 10.0)[inside], atol=1e-6)
+    np.testing.assert_allclose(f[1][inside], ((c - xx) / 10.0)[inside], atol=1e-6)
+    assert np.abs(np.hypot(f[0], f[1])).max() == pytest.approx(1.0)
+    # two cells: each scaled by its own largest distance
+    two = np.zeros((31, 62), np.int32)
+    two[:, :31] = labels
+    two[5:26, 31 + 5:31 + 26] = 2 * (_disk(radius=5, size=21)[0] > 0)
+    g = F.centroid_flows(two, normalisation="max_distance")
+    assert g[1, 15, 31 + 15 - 5] == pytest.approx(1.0)   # left edge of the small disk
+    assert g[1, 15, 5] == pytest.approx(1.0)              # left edge of the large disk
+
+
+def test_euler_steps_on_max_distance_flows_contract_geometrically():
+    # v = (c - x) / D is linear, so N Euler steps of size s give
+    # x_N - c = (1 - s / D)^N (x_0 - c) wherever bilinear sampling stays inside.
+    from fieldseg_core.dynamics import follow_flows
+
+    labels, c, yy, xx = _disk(radius=10)
+    f = F.centroid_flows(labels, normalisation="max_distance")
+    inner = (np.hypot(yy - c, xx - c) <= 8)
+    for n in (1, 5, 30):
+        end = follow_flows(f, inner, n_iter=n, step=1.0, device="cpu")
+        start = np.argwhere(inner).astype(float)
+        np.testing.assert_allclose(end - c, (start - c) * 0.9 ** n, atol=1e-4)
+
+
+def test_euler_steps_on_unit_flows_reach_the_centre_in_distance_steps():
+    from fieldseg_core.dynamics import follow_flows
+
+    labels = np.zeros((1, 41), np.int32)
+    labels[0, 5:36] = 1                                 # a segment, centroid at column 20
+    f = F.centroid_flows(labels, normalisation="unit")
+    end = follow_flows(f, labels > 0, n_iter=15, step=1.0, device="cpu")
+    # every pixel walks one column per step until it reaches column 20, then stays within 1
+    start = np.arange(5, 36)
+    expect = np.where(np.abs(start - 20) <= 15, 20, start + 15 * np.sign(20 - start))
+    assert np.all(np.abs(end[:, 1] - expect) <= 1.0)
+    assert np.all(np.abs(end[:, 1] - 20) <= 1.0)
+
+
+def test_centroid_flows_reject_an_unknown_normalisation():
+    with pytest.raises(ValueError, match="normalisation"):
+        F.centroid_flows(np.ones((3, 3), int), normalisation="sqrt")

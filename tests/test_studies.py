@@ -13,12 +13,14 @@ from fieldseg_core import dynamics, reproduce, studies, synthetic
 from fieldseg_core.flows import centroid_flows
 
 ROOT = Path(__file__).resolve().parents[1]
-SCORE_KEYS = {"n_true", "n_pred", "tp", "fp", "fn", "ap50", "mean_iou", "mean_matched_iou"}
+SCORE_KEYS = {"n_true", "n_pred", "tp", "fp", "fn", "fn_merged", "ap50", "mean_iou",
+              "mean_matched_iou"}
 
 
 def check_counts(row):
     """Invariants every scored row must satisfy."""
     assert row["tp"] + row["fn"] == row["n_true"]
+    assert 0 <= row["fn_merged"] <= row["fn"]
     assert row["tp"] + row["fp"] == row["n_pred"]
     total = row["tp"] + row["fp"] + row["fn"]
     assert row["ap50"] == pytest.approx(row["tp"] / total if total else 1.0)
@@ -268,31 +270,162 @@ def test_reproduce_runs_as_a_module():
     assert out.stdout.split() == list(reproduce.STUDIES)
 
 
-def test_reproduce_fig5_writes_png_and_csv_with_paper_columns(tmp_path, capsys):
+def test_reproduce_fig5_writes_png_verdicts_and_runs(tmp_path, capsys):
     out = tmp_path / "results"
-    assert reproduce.main(["fig5", "--out", str(out), "--quick", "--quiet"]) == 0
+    assert reproduce.main(["fig5", "--out", str(out), "--quick", "--quiet", "--seeds", "0"]) == 0
     png = (out / "fig5.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
-    rows = read_csv(out / "fig5.csv")
-    assert [float(r["eps"]) for r in rows] == [0.5, 1.5, 5.0]
-    for r in rows:
+    verdicts = read_csv(out / "fig5.csv")
+    assert list(verdicts[0]) == list(studies.VERDICT_COLUMNS)
+    assert all(r["reproduced"] in ("yes", "no") and r["reason"] for r in verdicts)
+    assert {"FP at eps 0.5", "FN at eps 5.0", "best mean IoU at eps 1.5"} <= \
+        {r["quantity"] for r in verdicts}
+    runs = read_csv(out / "fig5_runs.csv")
+    assert [float(r["eps"]) for r in runs] == [0.5, 1.5, 5.0]
+    for r in runs:
         paper = studies.PAPER_FIG5[float(r["eps"])]
         assert float(r["paper_mean_iou"]) == pytest.approx(paper["mean_iou"])
-        for k in ("tp", "fp", "fn"):
-            assert r[f"paper_{k}"] == ("" if paper[k] is None else str(paper[k]))
         assert int(r["tp"]) + int(r["fn"]) == int(r["n_true"]) == 20
-    # the CSV holds what the study returns
+    # the CSVs hold what the study returns, and the verdict what fig5_verdict says
     direct = studies.epsilon_stress_test(device="cpu", progress=False)
-    assert [int(r["fp"]) for r in rows] == [d["fp"] for d in direct]
+    assert [int(r["fp"]) for r in runs] == [d["fp"] for d in direct]
+    expect = studies.fig5_verdict(direct)
+    assert [r["reproduced"] for r in verdicts] == ["yes" if e["reproduced"] else "no"
+                                                   for e in expect]
     assert "fig5.png" in capsys.readouterr().out
 
 
 def test_reproduce_fig6_quick_grid(tmp_path):
-    assert reproduce.main(["fig6", "--out", str(tmp_path), "--quick", "--quiet"]) == 0
-    rows = read_csv(tmp_path / "fig6.csv")
-    assert {(int(r["n_iter"]), float(r["eps"])) for r in rows} == {
-        (n, e) for n in (0, 10, 20, 50) for e in (0.5, 1.5)}
+    assert reproduce.main(["fig6", "--out", str(tmp_path), "--quick", "--quiet",
+                           "--seeds", "1"]) == 0
+    runs = read_csv(tmp_path / "fig6_runs.csv")
+    assert {float(r["eps"]) for r in runs} == {0.5, 1.0, 1.5, 2.0, 3.0, 5.0}
+    assert max(int(r["n_iter"]) for r in runs) == 200 and min(int(r["n_iter"]) for r in runs) == 0
     assert (tmp_path / "fig6.png").stat().st_size > 10_000
+    verdicts = read_csv(tmp_path / "fig6.csv")
+    assert verdicts[0]["quantity"].startswith("N where eps 1.5-5.0")
+
+
+def test_reproduce_all_quick_runs_own_and_registered_studies(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake(out, quick, seeds, device):
+        calls.append((out, quick, seeds, device))
+        return [{"study": "fake", "quantity": "q", "paper": 1.0, "ours_mean": 0.5,
+                 "ours_spread": 0.1, "n_seeds": 3, "reproduced": False, "reason": "r"}], None
+
+    monkeypatch.setitem(reproduce.training_studies.REPRODUCTIONS, "fake", ("a fake study", fake))
+    assert reproduce.main(["--list"]) == 0
+    assert capsys.readouterr().out.split()[-1] == "fake"
+    assert reproduce.main(["--all", "--quick", "--quiet", "--seeds", "0",
+                           "--out", str(tmp_path)]) == 0
+    assert calls == [(str(tmp_path), True, [0], None)]
+    summary = read_csv(tmp_path / "summary.csv")
+    assert {r["study"] for r in summary} == {"table4", "fig5", "fig6", "flows", "fake"}
+    assert all(r["reproduced"] in ("yes", "no") for r in summary)
+    for name in ("table4", "fig5", "fig6", "flows"):
+        assert (tmp_path / f"{name}.png").exists() and (tmp_path / f"{name}_runs.csv").exists()
+    printed = capsys.readouterr().out
+    assert "fake" in printed and "reproduced" in printed
+
+
+# --------------------------------------------------------------------------
+# verdict logic on hand-made result tables
+# --------------------------------------------------------------------------
+
+def _t4(values, fn=None, merged=None, flow="centroid_max", seeds=(0,)):
+    fn = fn or {}
+    merged = merged or fn
+    return [{"scenario": f"ex{i + 1}", "flow": flow, "seed": s, "mean_iou": v,
+             "fn": fn.get(i + 1, 0), "fn_merged": merged.get(i + 1, 0), "fp": 0, "ap50": v}
+            for i, v in enumerate(values) for s in seeds]
+
+
+def _verdicts(rows, **kw):
+    return {r["quantity"]: r for r in studies.table4_verdict(rows, **kw)}
+
+
+def test_table4_verdict_accepts_the_papers_own_numbers():
+    paper = [studies.PAPER_TABLE4[f"ex{i}"] for i in range(1, 8)]
+    v = _verdicts(_t4(paper, fn={5: 4}))
+    assert all(r["reproduced"] for r in v.values())
+    assert v["mean IoU ex5 (centroid_max)"]["ours_mean"] == pytest.approx(0.834)
+
+
+def test_table4_verdict_rejects_each_broken_pattern():
+    good = [0.99, 0.99, 0.99, 0.98, 0.80, 0.90, 0.98]
+    # Ex7 lowest instead of Ex5
+    v = _verdicts(_t4([0.99, 0.99, 0.99, 0.98, 0.80, 0.90, 0.70], fn={5: 2}))
+    assert not v["Ex5 lowest"]["reproduced"] and not v["mean IoU ex7 (centroid_max)"]["reproduced"]
+    # Ex5's misses not merges
+    v = _verdicts(_t4(good, fn={5: 4}, merged={5: 1}))
+    assert not v["Ex5 misses are merges"]["reproduced"] and v["Ex5 lowest"]["reproduced"]
+    # Ex5 low but without any miss
+    assert not _verdicts(_t4(good))["Ex5 misses are merges"]["reproduced"]
+    # Ex6 as good as the rest
+    v = _verdicts(_t4([0.99, 0.99, 0.99, 0.98, 0.80, 0.99, 0.98], fn={5: 4}))
+    assert not v["Ex6 below the rest"]["reproduced"]
+    assert not v["mean IoU ex6 (centroid_max)"]["reproduced"]
+    # a regular scenario under 0.97
+    v = _verdicts(_t4([0.99, 0.96, 0.99, 0.98, 0.80, 0.90, 0.98], fn={5: 4}))
+    assert not v["mean IoU ex2 (centroid_max)"]["reproduced"]
+
+
+def test_table4_verdict_compares_other_flows_by_merged_misses_and_spread():
+    rows = _t4([0.99] * 4 + [0.8, 0.9, 0.98], fn={5: 3}, seeds=(0, 1))
+    rows[8]["mean_iou"] = 0.70                 # ex5, second seed
+    rows += _t4([1.0] * 7, flow="heat")
+    rows += _t4([1.0] * 7, fn={2: 1}, flow="edt")
+    v = _verdicts(rows)
+    ex5 = v["mean IoU ex5 (centroid_max)"]
+    assert ex5["n_seeds"] == 2 and ex5["ours_mean"] == pytest.approx(0.75)
+    assert ex5["ours_spread"] == pytest.approx(0.05)          # standard deviation
+    assert v["merged misses, all scenes (heat vs centroid_max)"]["reproduced"]
+    assert not v["merged misses, all scenes (edt vs centroid_max)"]["reproduced"]
+    fragments = _t4([1.0] * 7, flow="tsdf")
+    fragments[0]["fp"] = 99                    # merges gone, but many fragments
+    v = _verdicts(rows + fragments)
+    assert not v["merged misses, all scenes (tsdf vs centroid_max)"]["reproduced"]
+
+
+def test_fig5_verdict_on_hand_made_tables():
+    def rows(fp05, fn5, iou):
+        return [{"eps": 0.5, "tp": 15, "fp": fp05, "fn": 5, "mean_iou": iou[0]},
+                {"eps": 1.5, "tp": 18, "fp": 0, "fn": 2, "mean_iou": iou[1]},
+                {"eps": 5.0, "tp": 16, "fp": 0, "fn": fn5, "mean_iou": iou[2]}]
+    ok = {r["quantity"]: r["reproduced"] for r in studies.fig5_verdict(rows(6, 4, (.7, .9, .8)))}
+    assert all(ok.values())
+    bad = {r["quantity"]: r["reproduced"]
+           for r in studies.fig5_verdict(rows(0, 0, (.95, .9, .8)))}
+    assert not bad["FP at eps 0.5"] and not bad["FN at eps 5.0"]
+    assert not bad["best mean IoU at eps 1.5"] and not bad["mean IoU at eps 0.5"]
+
+
+def test_collapse_iteration_and_fig6_verdict():
+    assert studies.collapse_iteration([0, 50, 100, 150, 200], [0, .5, .9, .95, .96]) == 150
+    assert studies.collapse_iteration([0, 10], [.5, .5]) == 0
+
+    def grid(late):
+        # eps 1.5 settles at 20, eps 5 at `late`; eps 0.5 poor early
+        out = []
+        for n in (0, 20, 50, 100, 150, 200):
+            out += [{"seed": 0, "eps": 0.5, "n_iter": n, "mean_iou": 0.1 if n <= 50 else 0.9},
+                    {"seed": 0, "eps": 1.5, "n_iter": n, "mean_iou": 0.9 if n >= 20 else 0},
+                    {"seed": 0, "eps": 5.0, "n_iter": n, "mean_iou": 0.9 if n >= late else .5}]
+        return {r["quantity"][:7]: r for r in studies.fig6_verdict(out)}
+    slow, fast = grid(150), grid(50)
+    assert slow["N where"]["ours_mean"] == 150 and slow["N where"]["reproduced"]
+    assert fast["N where"]["ours_mean"] == 50 and not fast["N where"]["reproduced"]
+    assert slow["best me"]["reproduced"] and slow["spread "]["reproduced"]
+
+
+def test_score_counts_merged_misses():
+    truth = np.array([[1, 1, 0, 2, 2, 2, 0, 3, 3]])
+    merged = np.array([[4, 4, 0, 4, 4, 4, 0, 5, 5]])   # 1 swallowed by 2's prediction
+    s = studies.score(truth, merged)
+    assert (s["tp"], s["fn"], s["fn_merged"]) == (2, 1, 1)
+    missed = np.array([[0, 0, 0, 4, 4, 4, 0, 5, 5]])   # 1 missed, not merged
+    assert studies.score(truth, missed)["fn_merged"] == 0
 
 
 @pytest.mark.parametrize("argv, message", [
