@@ -567,7 +567,7 @@ def flow_mse(pred, true, mask):
 
 
 def equal_mse_perturbations(flows, labels, n_pixels, seed=0):
-    """Four perturbations of a 2D flow field that all have the same mean squared error.
+    """Four perturbations of a 2D flow field with (nearly) the same mean squared error.
 
     Parameters
     ----------
@@ -597,10 +597,12 @@ def equal_mse_perturbations(flows, labels, n_pixels, seed=0):
     Notes
     -----
     A quarter turn of a unit vector has squared error 2, so "scattered" and
-    "vortex" have the same MSE over the foreground by construction, and the
-    noise is scaled to it exactly. A 30 degree turn of unit vectors has
-    squared error :math:`2 - 2\\cos 30° \\approx 0.27` per pixel, which equals
-    the others when about 13 % of the pixels are turned by 90 degrees.
+    "vortex" have the same MSE over the foreground by construction (for unit
+    flows), and the noise is scaled to the vortex's exactly. A 30 degree turn
+    of unit vectors has squared error :math:`2 - 2\\cos 30° \\approx 0.27` per
+    pixel, which equals the others when ``n_pixels`` is about 13 % of the
+    foreground (chapter 6 takes the number of cell-border pixels, which is
+    close to that).
     Chapter 6 uses these to show that the integration-aware loss of Peters
     ranks errors of equal MSE by their effect on the trajectories.
 
