@@ -491,7 +491,7 @@ SDF_ABLATION_ROWS = {
 }
 
 _SDF_SIZES = {
-    "quick": dict(size=64, n_train=24, n_test=8, epochs=10, batch_size=4, lr=5e-3,
+    "quick": dict(size=64, n_train=16, n_test=6, epochs=10, batch_size=4, lr=5e-3,
                   widths=(8, 16, 32), kinds=("disk", "ellipse"), n_cells_range=(4, 7),
                   radius_range=(6.0, 10.0)),
     "full": dict(size=128, n_train=256, n_test=32, epochs=40, batch_size=16, lr=1e-3,
@@ -501,7 +501,7 @@ _SDF_SIZES = {
 
 
 def study_sdf_ablation(size="quick", seeds=(0, 1, 2), device="cpu", conventions=("between", "on_pixels"),
-                       variants=None):
+                       variants=None, keep_models=False):
     """Train the rows of the SDF paper's loss ablation and score them.
 
     Parameters
@@ -517,12 +517,16 @@ def study_sdf_ablation(size="quick", seeds=(0, 1, 2), device="cpu", conventions=
         Zero-level-set conventions (:data:`fieldseg_core.losses.SDF_CONVENTIONS`).
     variants : sequence of str, optional
         Keys of :data:`SDF_ABLATION_ROWS` (default: all).
+    keep_models : bool
+        Also return the trained models (on the CPU, in eval mode) under
+        ``"models"``, keyed by ``(convention, variant, seed)``, and the test set
+        under ``"test_set"``.
 
     Returns
     -------
     results : dict
         ``{"config", "seeds", "scores": {(convention, variant): {"seg": (n_seeds,)
-        array, "bf1": ..., "ap50": ...}}}``, means over the test images.
+        array, "bf1": ..., "ap50": ..., "pq": ...}}}``, means over the test images.
 
     Notes
     -----
@@ -549,7 +553,7 @@ def study_sdf_ablation(size="quick", seeds=(0, 1, 2), device="cpu", conventions=
             raise ValueError(f"variants must be keys of SDF_ABLATION_ROWS, got {v!r}")
     train_set = SyntheticCells(cfg["n_train"], "sdf", seed=0, augment=True, **_cells_kwargs(cfg))
     test_set = SyntheticCells(cfg["n_test"], "sdf", seed=1, augment=False, **_cells_kwargs(cfg))
-    scores = {}
+    scores, kept = {}, {}
     for convention in conventions:
         for variant in variants:
             weights = SDF_ABLATION_ROWS[variant][0]
@@ -565,8 +569,13 @@ def study_sdf_ablation(size="quick", seeds=(0, 1, 2), device="cpu", conventions=
                 rows = _score(model, test_set, len(test_set), level=level, h=1.0)
                 for k in per_seed:
                     per_seed[k].append(_mean_of(rows, k))
+                if keep_models:
+                    kept[convention, variant, seed] = model.cpu().eval()
             scores[convention, variant] = {k: np.array(v) for k, v in per_seed.items()}
-    return {"config": cfg, "seeds": seeds, "scores": scores}
+    results = {"config": cfg, "seeds": seeds, "scores": scores}
+    if keep_models:
+        results.update(models=kept, test_set=test_set)
+    return results
 
 
 def verdict_sdf_ablation(results):
