@@ -74,6 +74,8 @@ __all__ = [
     "verdict_scalar_fields",
     "run_scalar_fields",
     "epochs_to_reach",
+    "verdict_table",
+    "scalar_fields_table",
 ]
 
 # --------------------------------------------------------------------------
@@ -876,3 +878,32 @@ REPRODUCTIONS = {
     "scalar_fields": ("Ruiz Vargas et al., Table 1: diffusion and Poisson fields with the U-Net and "
                       "the attention U-Net, eps and h tuned on validation", run_scalar_fields),
 }
+
+
+def verdict_table(rows):
+    """The rows of a ``verdict_*`` function as a table for :func:`fieldseg_core.viz.table`.
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of the module's contract.
+
+    Returns
+    -------
+    header, table_rows : list of str, list of list
+        Columns: quantity, paper, ours (mean ± spread over n seeds), reproduced, reason.
+
+    Examples
+    --------
+    >>> row = dict(study="s", quantity="PQ gain", paper=None, ours_mean=0.1, ours_spread=0.02,
+    ...            n_seeds=3, reproduced=True, reason="r")
+    >>> verdict_table([row])[1]
+    [['PQ gain', '—', '0.100 ± 0.020 (n = 3)', True, 'r']]
+    """
+    header = ["quantity", "paper", "ours (mean ± spread)", "reproduced", "reason"]
+    out = []
+    for r in rows:
+        paper = "—" if r["paper"] is None else f"{r['paper']:.3f}"
+        out.append([r["quantity"], paper, f"{r['ours_mean']:.3f} ± {r['ours_spread']:.3f} (n = {r['n_seeds']})",
+                    bool(r["reproduced"]), r["reason"]])
+    return header, out
