@@ -458,13 +458,17 @@ def plot_vector_fields(results, axes=None):
                      marker="o", ms=3, label=name)
         axes[0].fill_between(epochs, m.min(0), m.max(0), color=f"C{0 if name.startswith('tSDF') else 3}",
                              alpha=0.12)
-    axes[0].set(xlabel="epoch", ylabel="mAP (mean of AP50, AP75, AP90)", title="convergence")
+    axes[0].set(xlabel="epoch", ylabel="mAP (mean of AP50, AP75, AP90)",
+                title="convergence (solid: with IVP, dashed: without)")
     axes[0].legend(fontsize=7)
     width = 0.8 / len(curves)
     for k, (name, c) in enumerate(curves.items()):
         vals = [c[key][:, -1].mean() for key in ("ap50", "ap75", "ap90", "map")]
         errs = [c[key][:, -1].std() for key in ("ap50", "ap75", "ap90", "map")]
-        axes[1].bar(np.arange(4) + k * width, vals, width, yerr=errs, label=name)
+        # the colours and line styles of the curves: blue tSDF, red EDT; hatched without IVP
+        axes[1].bar(np.arange(4) + k * width, vals, width, yerr=errs, label=name,
+                    color=f"C{0 if name.startswith('tSDF') else 3}", alpha=1.0 if "IVP" in name else 0.45,
+                    hatch=None if "IVP" in name else "//", edgecolor="white")
     axes[1].set_xticks(np.arange(4) + 0.4 - width / 2, ["AP50", "AP75", "AP90", "mAP"])
     axes[1].set(ylim=(0, 1), title="after the last epoch")
     fig.tight_layout()
@@ -493,7 +497,7 @@ SDF_ABLATION_ROWS = {
 }
 
 _SDF_SIZES = {
-    "quick": dict(size=64, n_train=16, n_test=6, epochs=10, batch_size=4, lr=5e-3,
+    "quick": dict(size=64, n_train=24, n_test=8, epochs=10, batch_size=4, lr=5e-3,
                   widths=(8, 16, 32), kinds=("disk", "ellipse"), n_cells_range=(4, 7),
                   radius_range=(6.0, 10.0)),
     "full": dict(size=128, n_train=256, n_test=32, epochs=40, batch_size=16, lr=1e-3,
@@ -685,6 +689,7 @@ RUIZ_VARGAS_TABLE1 = {
            (0.9416, 0.9917, 0.9200, 0.9767, 0.8936, 0.9584, 0.9819, 0.8202, 0.7973)),
 }
 SCALAR_METRICS = ("iou", "dice", "pq", "sq", "rq")
+_METRIC_NAMES = {"iou": "IoU", "dice": "Dice", "pq": "PQ", "sq": "SQ", "rq": "RQ"}
 SCALAR_MODELS = (("diffusion", "unet"), ("diffusion", "attention"), ("poisson", "unet"),
                  ("poisson", "attention"))
 #: The watershed grid searched on the validation split: the ranges Ruiz Vargas
@@ -780,7 +785,7 @@ def scalar_fields_table(results):
                            for rep, arch in models]
     rows = []
     for m in SCALAR_METRICS:
-        row = [m.upper() if m != "dice" else "Dice"]
+        row = [_METRIC_NAMES[m]]
         for key in models:
             mean, spread = _mean_spread(results["scores"][key][m])
             row.append(f"{mean:.3f} ± {spread:.3f}")
@@ -823,14 +828,14 @@ def verdict_scalar_fields(results):
         paper = float(p - d)
         if ("poisson", "attention") in s and ("diffusion", "unet") in s:
             diff = s["poisson", "attention"][m] - s["diffusion", "unet"][m]
-            rows.append(_row(study, f"{m.upper()}: Poisson (attention U-Net) minus diffusion (U-Net)",
+            rows.append(_row(study, f"{_METRIC_NAMES[m]}: Poisson (attention U-Net) minus diffusion (U-Net)",
                              round(paper, 4), diff, np.sign(diff.mean()) == np.sign(paper),
                              f"Ruiz Vargas et al. Table 1, mean over 9 datasets: diffusion {d:.3f}, "
                              f"Poisson {p:.3f}; criterion: same sign"))
     for m in SCALAR_METRICS:
         if ("poisson", "attention") in s and ("poisson", "unet") in s:
             diff = s["poisson", "attention"][m] - s["poisson", "unet"][m]
-            rows.append(_row(study, f"{m.upper()}: attention minus plain U-Net (Poisson)", None, diff,
+            rows.append(_row(study, f"{_METRIC_NAMES[m]}: attention minus plain U-Net (Poisson)", None, diff,
                              diff.mean() >= 0,
                              "the paper uses an MA-UNet for Poisson without an ablation; criterion: not worse"))
     gaps = {key: results["scores"][key]["pq"] - results["default"][key]["pq"] for key in s}
@@ -856,7 +861,7 @@ def plot_scalar_fields(results, axes=None):
         vals = [results["scores"][key][m] for m in SCALAR_METRICS]
         axes[0].bar(x + k * width, [v.mean() for v in vals], width, yerr=[v.std() for v in vals],
                     label=f"{key[0]}, {key[1]}")
-    axes[0].set_xticks(x + 0.4 - width / 2, [m.upper() for m in SCALAR_METRICS])
+    axes[0].set_xticks(x + 0.4 - width / 2, [_METRIC_NAMES[m] for m in SCALAR_METRICS])
     axes[0].set(ylim=(0, 1), title="test scores, eps and h tuned on validation")
     axes[0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()

@@ -206,7 +206,7 @@ def test_scalar_fields_tiny_run():
         assert eps in ts.WATERSHED_GRID["eps"] and h in ts.WATERSHED_GRID["h"]
     check_rows(ts.verdict_scalar_fields(res), "scalar_fields")
     header, rows = ts.scalar_fields_table(res)
-    assert len(header) == 4 and [r[0] for r in rows] == ["IOU", "Dice", "PQ", "SQ", "RQ"]
+    assert len(header) == 4 and [r[0] for r in rows] == ["IoU", "Dice", "PQ", "SQ", "RQ"]
 
 
 def test_registry():
