@@ -896,3 +896,82 @@ def rates_at(flows, point, d=1e-4):
 
 
 __all__ += ["velocity", "rates_at"]
+
+
+# --------------------------------------------------------------------------
+# summaries of integrated trajectories
+# --------------------------------------------------------------------------
+
+def settling_step(trajectories, radius=1.0, share=0.95):
+    """First step from which a given share of the points stays near its end point.
+
+    Parameters
+    ----------
+    trajectories : (n_iter + 1, P, ndim) array of float
+        Positions after every step, as returned by :func:`follow_flows` with
+        ``return_trajectories=True`` (row 0 is the start).
+    radius : float
+        Distance (pixels) to the final position that counts as "near", ``>= 0``.
+    share : float
+        Fraction of the points that must be near, in (0, 1].
+
+    Returns
+    -------
+    step : int
+        The smallest ``t`` such that at every step ``>= t`` at least ``share``
+        of the points lie within ``radius`` of their final position (the last
+        step always qualifies, so ``step <= n_iter``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([0.0, 3.0, 5.0, 6.0, 6.5, 6.5])          # one point moving along an axis
+    >>> settling_step(np.stack([x, np.zeros(6)], -1)[:, None, :], radius=1.0, share=1.0)
+    3
+    """
+    traj = np.asarray(trajectories, dtype=np.float64)
+    if traj.ndim != 3 or traj.shape[0] < 1 or traj.shape[1] < 1:
+        raise ValueError(f"trajectories must be a (n_iter + 1, P, ndim) array, got shape {traj.shape}")
+    radius = validate_number(radius, "radius", low=0.0)
+    share = validate_number(share, "share", low=0.0, high=1.0, low_inclusive=False)
+    near = np.linalg.norm(traj - traj[-1], axis=-1) <= radius
+    ok = near.mean(axis=1) >= share
+    # keep only the steps from which on every later step is ok
+    stays = np.flip(np.logical_and.accumulate(np.flip(ok)))
+    return int(np.argmax(stays))
+
+
+def end_points_outside(labels, ends):
+    """Number of foreground pixels whose end point lies outside their own cell.
+
+    Parameters
+    ----------
+    labels : (*spatial) array of int
+        Label image; its foreground pixels, in raster order, are the start
+        points of ``ends`` (the order :func:`follow_flows` uses).
+    ends : (P, ndim) array of float
+        Final positions, one per foreground pixel.
+
+    Returns
+    -------
+    n : int
+        End points that round to a pixel of another cell or of the background.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.array([[1, 1, 2]])
+    >>> end_points_outside(labels, np.array([[0.0, 0.2], [0.0, 1.6], [0.0, 2.0]]))   # the 2nd lands in cell 2
+    1
+    """
+    labels = validate_labels(labels)
+    fg = labels > 0
+    ends = np.asarray(ends, dtype=np.float64)
+    if ends.shape != (int(fg.sum()), labels.ndim):
+        raise ValueError(f"ends must have shape {(int(fg.sum()), labels.ndim)} (one row per foreground "
+                         f"pixel), got {ends.shape}")
+    idx = np.clip(np.rint(ends).astype(np.int64), 0, np.array(labels.shape) - 1)
+    return int(np.sum(labels[tuple(idx.T)] != labels[fg]))
+
+
+__all__ += ["settling_step", "end_points_outside"]

@@ -52,3 +52,32 @@ def test_validation():
         dynamics.rates_at(F, np.zeros(3))
     with pytest.raises(ValueError, match="d"):
         dynamics.rates_at(F, np.zeros(2), d=0)
+
+
+def test_settling_step_hand_values():
+    x = np.array([0.0, 3.0, 5.0, 6.0, 6.5, 6.5])
+    traj = np.stack([x, np.zeros(6)], -1)[:, None, :]
+    assert dynamics.settling_step(traj, radius=1.0, share=1.0) == 3      # |5 - 6.5| > 1, |6 - 6.5| <= 1
+    assert dynamics.settling_step(traj, radius=0.0, share=1.0) == 4
+    # two points: the second settles only at the end; share 0.5 needs one of them
+    y = np.array([0.0, 0.0, 0.0, 0.0, 0.0, 9.0])
+    traj2 = np.concatenate([traj, np.stack([y, np.zeros(6)], -1)[:, None, :]], axis=1)
+    assert dynamics.settling_step(traj2, radius=1.0, share=1.0) == 5
+    assert dynamics.settling_step(traj2, radius=1.0, share=0.5) == 3
+    # a point that leaves and comes back: the late excursion counts
+    z = np.array([0.0, 0.0, 5.0, 0.0, 0.0])
+    assert dynamics.settling_step(np.stack([z, z], -1)[:, None, :], radius=1.0, share=1.0) == 3
+    with pytest.raises(ValueError, match="share"):
+        dynamics.settling_step(traj, share=0)
+
+
+def test_end_points_outside():
+    labels = np.array([[1, 1, 0], [2, 2, 0]])
+    starts = np.argwhere(labels > 0).astype(float)
+    assert dynamics.end_points_outside(labels, starts) == 0
+    ends = starts.copy()
+    ends[0] = [1.0, 0.0]        # a pixel of cell 1 ends in cell 2
+    ends[3] = [1.0, 2.0]        # a pixel of cell 2 ends on the background
+    assert dynamics.end_points_outside(labels, ends) == 2
+    with pytest.raises(ValueError, match="ends"):
+        dynamics.end_points_outside(labels, ends[:2])
