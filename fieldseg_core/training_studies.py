@@ -100,6 +100,20 @@ def _validate_seeds(seeds):
     return tuple(validate_number(s, f"seeds[{i}]", low=0, integer=True) for i, s in enumerate(seeds))
 
 
+def _config(size, sizes):
+    """A study's size: a preset name ("quick", "full") or a dict with the preset's keys."""
+    if isinstance(size, str):
+        if size not in sizes:
+            raise ValueError(f"size must be one of {tuple(sizes)} or a dict, got {size!r}")
+        return dict(sizes[size])
+    if not isinstance(size, dict):
+        raise TypeError(f"size must be a preset name or a dict, got {type(size).__name__}")
+    missing = [k for k in sizes["quick"] if k not in size]
+    if missing:
+        raise ValueError(f"size is missing the keys {missing}")
+    return dict(size)
+
+
 def _mean_spread(values):
     values = np.asarray(values, dtype=float)
     spread = float(values.std(ddof=1)) if values.size > 1 else 0.0
@@ -315,7 +329,7 @@ def study_vector_fields(size="quick", seeds=(0, 1, 2), device="cpu", configs=Non
     from .losses import vector_field_loss
     from .models import build_model
 
-    cfg = dict(_PETERS_SIZES[size]) if isinstance(size, str) else dict(size)
+    cfg = _config(size, _PETERS_SIZES)
     seeds = _validate_seeds(seeds)
     configs = tuple(PETERS_CONFIGS) if configs is None else tuple(configs)
     for c in configs:
@@ -405,6 +419,9 @@ def verdict_vector_fields(results):
     """
     study = "vector_fields"
     curves = results["curves"]
+    for key in ("tSDF, IVP + MSE + Tversky", "EDT, IVP + MSE + Tversky"):
+        if key not in curves:
+            raise ValueError(f"results must hold the {key!r} curves (the verdicts compare them)")
     t_full, e_full = curves["tSDF, IVP + MSE + Tversky"], curves["EDT, IVP + MSE + Tversky"]
     rows = []
     for key, label in (("ap50", "AP50"), ("ap75", "AP75"), ("ap90", "AP90"), ("map", "mAP")):
@@ -548,7 +565,7 @@ def study_sdf_ablation(size="quick", seeds=(0, 1, 2), device="cpu", conventions=
     from .models import build_model
     from .train import train
 
-    cfg = dict(_SDF_SIZES[size]) if isinstance(size, str) else dict(size)
+    cfg = _config(size, _SDF_SIZES)
     seeds = _validate_seeds(seeds)
     variants = tuple(SDF_ABLATION_ROWS) if variants is None else tuple(variants)
     for c in conventions:
@@ -742,7 +759,7 @@ def study_scalar_fields(size="quick", seeds=(0, 1, 2), device="cpu", models=SCAL
     from .models import build_model
     from .train import train
 
-    cfg = dict(_SCALAR_SIZES[size]) if isinstance(size, str) else dict(size)
+    cfg = _config(size, _SCALAR_SIZES)
     seeds = _validate_seeds(seeds)
     grid = [(e, h) for e in WATERSHED_GRID["eps"] for h in WATERSHED_GRID["h"]]
     scores, default, chosen = {}, {}, {}

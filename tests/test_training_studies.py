@@ -209,6 +209,19 @@ def test_scalar_fields_tiny_run():
     assert len(header) == 4 and [r[0] for r in rows] == ["IoU", "Dice", "PQ", "SQ", "RQ"]
 
 
+def test_size_validation_and_missing_curves():
+    with pytest.raises(ValueError, match="size"):
+        ts.study_vector_fields("huge", seeds=(0,))
+    with pytest.raises(ValueError, match="missing"):
+        ts.study_sdf_ablation({"size": 32}, seeds=(0,))
+    with pytest.raises(TypeError, match="size"):
+        ts.study_scalar_fields(3, seeds=(0,))
+    results = peters_results(FAST, SLOW)
+    del results["curves"]["EDT, IVP + MSE + Tversky"]
+    with pytest.raises(ValueError, match="EDT, IVP"):
+        ts.verdict_vector_fields(results)
+
+
 def test_registry():
     assert set(ts.REPRODUCTIONS) == {"vector_fields", "sdf_ablation", "scalar_fields"}
     for name, (description, run) in ts.REPRODUCTIONS.items():
