@@ -16,6 +16,10 @@ that need it):
 - :mod:`fieldseg_core.models`, :mod:`fieldseg_core.losses` -- U-Nets and their losses
 - :mod:`fieldseg_core.data`, :mod:`fieldseg_core.train`, :mod:`fieldseg_core.predict` --
   synthetic training data, the trainer (``python -m fieldseg_core.train``), inference
+- :mod:`fieldseg_core.datasets` -- real annotated nuclei (read offline from StarDist) and their split
+- :mod:`fieldseg_core.pretrained` -- shipped pretrained models, checked by SHA-256
+- :mod:`fieldseg_core.transfer` -- few-shot fine-tuning and a human-in-the-loop round
+- :mod:`fieldseg_core.cli` -- the ``fieldseg`` command (segment, train, reproduce)
 """
 
 import importlib
@@ -37,6 +41,10 @@ _SUBMODULES = (
     "train",
     "predict",
     "reproduce",
+    "datasets",
+    "pretrained",
+    "transfer",
+    "cli",
 )
 
 __all__ = list(_SUBMODULES) + ["__version__"]

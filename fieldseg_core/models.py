@@ -3,11 +3,13 @@
 Two backbones and a representation-aware wrapper:
 
 - :class:`UNet` -- a configurable U-Net with (residual) convolution blocks,
-  GroupNorm + SiLU, optional spatial dropout and max-pool or strided
-  down-sampling.
+  normalisation (:class:`TileSafeNorm` by default, or GroupNorm) + SiLU,
+  optional spatial dropout and max-pool or strided down-sampling.
 - :class:`AttentionUNet` -- a tutorial-scale variant of the MA-UNet of
   Ruiz Vargas et al. (§2.1.4): a transformer encoder over the bottleneck tokens and
   attention in the decoder.
+- :func:`receptive_field_margin` -- how far (in pixels) an output pixel of a
+  U-Net sees, the overlap that makes tiled prediction exact.
 - :func:`build_model` -- picks the output channels for a representation
   (``"poisson"``, ``"diffusion"``, ``"edt"``, ``"flows"``, ``"sdf"``) and, for
   the signed distance function, attaches the learnable sigmoid of the SDF paper.
@@ -27,13 +29,21 @@ from torch import nn
 __all__ = [
     "REPRESENTATIONS",
     "out_channels_for",
+    "NORMS",
+    "TileSafeNorm",
     "UNet",
     "AttentionUNet",
     "LearnableSigmoid",
     "FieldModel",
     "build_model",
     "count_parameters",
+    "receptive_field_margin",
+    "downsampling_factor",
 ]
+
+#: Normalisation layers of the U-Nets: ``"batch"`` (:class:`TileSafeNorm`, the
+#: default) or ``"group"`` (GroupNorm, whose statistics depend on the input).
+NORMS = ("batch", "group")
 
 #: Field representations a model can be built for.
 REPRESENTATIONS = ("poisson", "diffusion", "edt", "flows", "sdf")
@@ -105,26 +115,117 @@ def _resolve_widths(widths, depth):
 # --------------------------------------------------------------------------- #
 # building blocks
 # --------------------------------------------------------------------------- #
-def _group_norm(channels, groups):
-    # gcd keeps any channel count legal without silently changing widths.
-    return nn.GroupNorm(math.gcd(groups, channels), channels)
+class TileSafeNorm(nn.BatchNorm2d):
+    """Batch normalisation whose statistics at inference never depend on the input.
+
+    In training mode it normalises each channel with the statistics of the
+    current batch and updates running estimates of them (exactly
+    :class:`torch.nn.BatchNorm2d`); in eval mode -- or always, once
+    :attr:`frozen` is set -- it applies the running statistics, i.e. a fixed
+    per-channel affine map ``y = gamma (x - mu) / sqrt(var + eps) + beta``.
+
+    Parameters
+    ----------
+    channels : int
+        Feature channels.
+    eps, momentum : float
+        As for :class:`torch.nn.BatchNorm2d`.
+
+    Attributes
+    ----------
+    frozen : bool
+        If True the running statistics are used (and not updated) in training
+        mode too; ``gamma`` and ``beta`` still train. Fine-tuning on a handful
+        of crops sets it (:func:`fieldseg_core.transfer.freeze_norm_statistics`):
+        the statistics of a batch of one or two crops are too noisy to learn
+        from, and a frozen encoder must compute the same features as at test time.
+
+    Notes
+    -----
+    *Why not GroupNorm.* GroupNorm (Wu & He, 2018) normalises every image by the
+    mean and variance of its own feature maps, so a pixel's output depends on
+    the whole input: a tile cut from an image is normalised differently from
+    the image, and tiled prediction can never equal untiled prediction. With
+    running statistics the eval-mode network is a composition of convolutions,
+    pointwise maps and poolings; its output at a pixel depends only on the
+    inputs within :func:`receptive_field_margin` of it, which is what makes
+    tiling exact.
+
+    *Why batch statistics in training.* A per-channel affine frozen after
+    training would need a separate calibration pass; batch statistics give the
+    usual fast, well-conditioned optimisation and collect the running
+    statistics on the way.
+
+    *Data-parallel training.* Under DistributedDataParallel each rank
+    normalises with the statistics of its own sub-batch, so the gradients
+    differ from one process over the whole batch, and each rank's running
+    statistics differ (DDP's default ``broadcast_buffers=True`` copies rank
+    0's at every forward). For equivalence with a single process either
+    convert the model with :meth:`torch.nn.SyncBatchNorm.convert_sync_batchnorm`
+    (CUDA only; it keeps the weights and running statistics), or set
+    :attr:`frozen` on every layer (e.g. when fine-tuning a pretrained model), which makes
+    the normalisation per-sample and the gradients identical however the batch
+    is split.
+
+    References
+    ----------
+    .. [1] S. Ioffe, C. Szegedy, "Batch normalization: accelerating deep network
+       training by reducing internal covariate shift", ICML 2015.
+    .. [2] Y. Wu, K. He, "Group normalization", ECCV 2018.
+
+    Examples
+    --------
+    >>> import torch
+    >>> norm = TileSafeNorm(2).eval()
+    >>> x = torch.randn(1, 2, 8, 8)
+    >>> bool(torch.allclose(norm(x)[..., :4, :4], norm(x[..., :4, :4])))  # a crop: same values
+    True
+    """
+
+    def __init__(self, channels, eps=1e-5, momentum=0.1):
+        super().__init__(channels, eps=eps, momentum=momentum)
+        self.frozen = False
+
+    def forward(self, x):
+        if self.frozen:
+            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
+                                False, 0.0, self.eps)
+        return super().forward(x)
+
+    def extra_repr(self):
+        return super().extra_repr() + (", frozen=True" if self.frozen else "")
+
+
+def _norm(channels, groups, norm):
+    if norm == "group":
+        # gcd keeps any channel count legal without silently changing widths.
+        return nn.GroupNorm(math.gcd(groups, channels), channels)
+    return TileSafeNorm(channels)
+
+
+def _validate_norm(norm):
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
+    return norm
 
 
 class ConvBlock(nn.Module):
-    """Two 3x3 convolutions with GroupNorm + SiLU, optionally residual.
+    """Two 3x3 convolutions with normalisation + SiLU, optionally residual.
 
-    ``conv-GN-SiLU-conv-GN`` followed by SiLU; with ``residual=True`` the input
-    (projected by a bias-free 1x1 convolution when the width changes) is added
-    before the last SiLU. Convolutions feeding a GroupNorm carry no bias (the
-    norm's shift makes it redundant).
+    ``conv-norm-SiLU-conv-norm`` followed by SiLU; with ``residual=True`` the
+    input (projected by a bias-free 1x1 convolution when the width changes) is
+    added before the last SiLU. Convolutions feeding a norm carry no bias (the
+    norm's shift makes it redundant). ``norm`` is ``"batch"``
+    (:class:`TileSafeNorm`) or ``"group"`` (GroupNorm with ``groups`` groups).
     """
 
-    def __init__(self, in_channels, out_channels, groups=8, residual=True):
+    def __init__(self, in_channels, out_channels, groups=8, residual=True, norm="batch"):
         super().__init__()
+        norm = _validate_norm(norm)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
-        self.norm1 = _group_norm(out_channels, groups)
+        self.norm1 = _norm(out_channels, groups, norm)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1, bias=False)
-        self.norm2 = _group_norm(out_channels, groups)
+        self.norm2 = _norm(out_channels, groups, norm)
         self.act = nn.SiLU()
         self.residual = residual
         if residual and in_channels != out_channels:
@@ -265,7 +366,8 @@ class UNet(nn.Module):
     residual : bool
         Residual convolution blocks (input added before the last activation).
     groups : int
-        GroupNorm groups; a layer with ``c`` channels uses ``gcd(groups, c)``.
+        GroupNorm groups (``norm="group"`` only); a layer with ``c`` channels
+        uses ``gcd(groups, c)``.
     dropout : float
         Probability of :class:`torch.nn.Dropout2d` (whole feature maps dropped)
         after every encoder block; 0 disables it.
@@ -274,6 +376,11 @@ class UNet(nn.Module):
     upsample : {"transpose", "bilinear"}
         2x2 transposed convolution, or bilinear interpolation followed by a
         1x1 convolution, halving the width before the skip concatenation.
+    norm : {"batch", "group"}
+        Normalisation layer: :class:`TileSafeNorm` (batch statistics in
+        training, running statistics at inference, so the eval-mode network
+        is tile-consistent) or GroupNorm (per-image statistics; tiled
+        prediction then differs from untiled prediction everywhere).
 
     Notes
     -----
@@ -293,7 +400,8 @@ class UNet(nn.Module):
     ----------
     .. [1] O. Ronneberger, P. Fischer, T. Brox, "U-Net: Convolutional networks
        for biomedical image segmentation", MICCAI 2015.
-    .. [2] Ruiz Vargas et al., §2.1.4 (residual blocks, GroupNorm, SiLU, spatial dropout).
+    .. [2] Ruiz Vargas et al., §2.1.4 (residual blocks, GroupNorm, SiLU, spatial dropout);
+       we default to batch normalisation with running statistics (see :class:`TileSafeNorm`).
 
     Examples
     --------
@@ -305,7 +413,7 @@ class UNet(nn.Module):
 
     def __init__(self, in_channels=1, out_channels=1, widths=(16, 32, 64), depth=None,
                  residual=True, groups=8, dropout=0.0, downsample="maxpool",
-                 upsample="transpose"):
+                 upsample="transpose", norm="batch"):
         super().__init__()
         self.in_channels = _validate_positive_int(in_channels, "in_channels")
         self.out_channels = _validate_positive_int(out_channels, "out_channels")
@@ -317,6 +425,8 @@ class UNet(nn.Module):
             raise ValueError(f"downsample must be 'maxpool' or 'stride', got {downsample!r}")
         if upsample not in ("transpose", "bilinear"):
             raise ValueError(f"upsample must be 'transpose' or 'bilinear', got {upsample!r}")
+        self.norm = _validate_norm(norm)
+        self.downsample, self.upsample = downsample, upsample
         w = self.widths
 
         self.encoder = nn.ModuleList()
@@ -327,7 +437,7 @@ class UNet(nn.Module):
                     nn.MaxPool2d(2) if downsample == "maxpool"
                     else nn.Conv2d(w[i - 1], w[i - 1], 2, stride=2)
                 )
-            block = ConvBlock(in_channels if i == 0 else w[i - 1], width, groups, residual)
+            block = ConvBlock(in_channels if i == 0 else w[i - 1], width, groups, residual, norm)
             self.encoder.append(
                 nn.Sequential(block, nn.Dropout2d(dropout)) if dropout > 0 else block
             )
@@ -347,7 +457,7 @@ class UNet(nn.Module):
                 )
             self.ups.append(up)
             self.gates.append(self._make_skip_gate(w[i - 1]))
-            self.decoder.append(ConvBlock(2 * w[i - 1], w[i - 1], groups, residual))
+            self.decoder.append(ConvBlock(2 * w[i - 1], w[i - 1], groups, residual, norm))
             self.fusions.append(self._make_fusion(w[i - 1]))
         self.head = nn.Conv2d(w[0], out_channels, 1)
 
@@ -401,7 +511,7 @@ class AttentionUNet(UNet):
 
     Parameters
     ----------
-    in_channels, out_channels, widths, depth, groups, dropout, downsample, upsample
+    in_channels, out_channels, widths, depth, groups, dropout, downsample, upsample, norm
         As for :class:`UNet`. ``widths[-1]`` must be divisible by ``heads``
         and by 4.
     residual : bool
@@ -431,6 +541,12 @@ class AttentionUNet(UNet):
     heads, three layers, 1536 bottleneck channels, spatial dropout 0.3) is
     reachable through the arguments; the defaults are small for CPU use.
 
+    Tiling: the transformer attends over every bottleneck token, its position
+    embedding counts from the tile's corner, and the channel attention
+    averages over the whole feature map, so every output pixel depends on the
+    whole input (:func:`receptive_field_margin` returns None). Tiled prediction
+    is an approximation for this model, whatever the overlap.
+
     References
     ----------
     .. [1] Ruiz Vargas et al., §2.1.4 (MA-UNet) and Y. Cai, Y. Wang, "MA-Unet", ECNCT 2021.
@@ -449,13 +565,13 @@ class AttentionUNet(UNet):
     def __init__(self, in_channels=1, out_channels=1, widths=(16, 32, 64), depth=None,
                  residual=True, groups=8, dropout=0.0, downsample="maxpool",
                  upsample="transpose", heads=4, layers=2, mlp_ratio=2,
-                 transformer_dropout=0.0):
+                 transformer_dropout=0.0, norm="batch"):
         self._heads = _validate_positive_int(heads, "heads")
         self._layers = _validate_positive_int(layers, "layers")
         self._mlp_ratio = _validate_positive_int(mlp_ratio, "mlp_ratio")
         self._transformer_dropout = _validate_probability(transformer_dropout, "transformer_dropout")
         super().__init__(in_channels, out_channels, widths, depth, residual, groups, dropout,
-                         downsample, upsample)
+                         downsample, upsample, norm)
 
     def _make_bottleneck(self, channels):
         return BottleneckTransformer(channels, self._heads, self._layers, self._mlp_ratio,
@@ -684,3 +800,115 @@ def count_parameters(model, trainable_only=True):
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     return int(sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only))
+
+
+# --------------------------------------------------------------------------- #
+# receptive field
+# --------------------------------------------------------------------------- #
+def _unet_of(model):
+    backbone = getattr(model, "backbone", model)
+    if not isinstance(backbone, UNet):
+        raise TypeError("model must be a UNet, an AttentionUNet or a FieldModel around one, "
+                        f"got {type(model).__name__}")
+    return backbone
+
+
+def downsampling_factor(model):
+    """The factor ``2**depth`` between the input and the bottleneck grid of a U-Net.
+
+    Parameters
+    ----------
+    model : UNet, AttentionUNet or FieldModel
+        The network.
+
+    Returns
+    -------
+    factor : int
+        Tiles cut from an image must start at multiples of it for a tile's
+        pooling windows to coincide with the whole image's.
+
+    Examples
+    --------
+    >>> downsampling_factor(build_model("edt", widths=(4, 8, 16)))
+    4
+    """
+    return 2 ** _unet_of(model).depth
+
+
+def _unet_support(depth, upsample, p):
+    """Input interval ``(lo, hi)`` that output pixel ``p`` of a plain U-Net depends on.
+
+    Exact interval arithmetic through the layers (3x3 convolution: +-1 at its
+    level; 2x2 pooling or stride-2 convolution: ``[2 lo, 2 hi + 1]``;
+    2x2 stride-2 transposed convolution: ``[lo // 2, hi // 2]``; bilinear
+    up-sampling: one more neighbour on each side).
+    """
+    def encoder(level, lo, hi):
+        lo, hi = lo - 2, hi + 2                        # the block's two 3x3 convolutions
+        for _ in range(level):
+            lo, hi = 2 * lo, 2 * hi + 1                # down-sampling, then the block below
+            lo, hi = lo - 2, hi + 2
+        return lo, hi
+
+    def decoder(level, lo, hi):
+        if level == depth:                             # bottleneck = deepest encoder block
+            return encoder(level, lo, hi)
+        lo, hi = lo - 2, hi + 2                        # decoder block at this level
+        skip = encoder(level, lo, hi)
+        if upsample == "transpose":
+            up_lo, up_hi = lo // 2, hi // 2
+        else:
+            up_lo, up_hi = (lo - 1) // 2, (hi + 1) // 2
+        below = decoder(level + 1, up_lo, up_hi)
+        return min(skip[0], below[0]), max(skip[1], below[1])
+
+    return decoder(0, p, p) if depth > 0 else encoder(0, p, p)
+
+
+def receptive_field_margin(model):
+    """How far from an output pixel the inputs it depends on can lie, in pixels.
+
+    Parameters
+    ----------
+    model : UNet, AttentionUNet or FieldModel
+        The network (in eval mode, as for prediction).
+
+    Returns
+    -------
+    margin : int or None
+        The largest distance, along either axis, between an output pixel and
+        an input pixel that can influence it, over the ``2**depth`` positions of
+        the pixel relative to the pooling grid. None when the output depends
+        on the whole input (:class:`AttentionUNet`, or ``norm="group"``).
+
+    Notes
+    -----
+    In eval mode with :class:`TileSafeNorm` a :class:`UNet` is a stack of
+    local operations, so output pixel :math:`p` depends on an interval
+    :math:`[p - a(p), p + b(p)]` of input rows (and likewise columns),
+    computed here exactly by propagating intervals through the layers. If a
+    tile starts on the pooling grid (a multiple of :func:`downsampling_factor`)
+    and contains that interval, the tile's output at :math:`p` equals the whole
+    image's. :func:`fieldseg_core.predict.predict_tiled_aligned` cuts every
+    overlap at its middle, so an overlap of ``2 * margin`` makes tiling exact.
+
+    The interval is that of the layers' supports: with positive weights the
+    network sees exactly this far (``tests/test_tiling.py`` checks it by
+    perturbing single input rows). Trained or random weights may make the
+    *effective* reach shorter, never longer.
+
+    Examples
+    --------
+    >>> receptive_field_margin(build_model("flows", widths=(8, 16, 32)))
+    23
+    >>> receptive_field_margin(build_model("flows", arch="attention", widths=(8, 16, 32), heads=2)) is None
+    True
+    """
+    net = _unet_of(model)
+    if isinstance(net, AttentionUNet) or net.norm == "group":
+        return None
+    margin = 0
+    for p in range(2 ** net.depth):
+        lo, hi = _unet_support(net.depth, net.upsample, p)
+        margin = max(margin, p - lo, hi - p)
+    return int(margin)

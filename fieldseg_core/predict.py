@@ -1,8 +1,11 @@
 """From a trained network to instances and scores.
 
 - :func:`predict_representation` -- run a model on one image (whole, or in
-  overlapping tiles with :func:`fieldseg_core.data.predict_tiled`) and get
-  its raw output as a numpy array ``(C, H, W)``.
+  overlapping tiles) and get its raw output as a numpy array ``(C, H, W)``.
+- :func:`aligned_tile_starts`, :func:`predict_tiled_aligned` -- tiles on a
+  network's pooling grid, each overlap cut at its middle: with an overlap of
+  twice :func:`fieldseg_core.models.receptive_field_margin` tiled prediction
+  equals untiled prediction.
 - :func:`to_instances` -- the post-processing of each representation:
   watershed for the scalar fields (Ruiz Vargas et al.) and for the signed distance
   (the SDF paper), following the flows for the flow representation (Le & Nguyen,
@@ -24,6 +27,7 @@ References
 
 from __future__ import annotations
 
+import itertools
 
 import numpy as np
 import torch
@@ -33,6 +37,10 @@ from ._validate import validate_field, validate_number
 from .data import _validate_representation, predict_tiled, target_channels
 
 __all__ = [
+    "aligned_tile_starts",
+    "predict_tiled_aligned",
+    "exact_overlap",
+    "seam_distance",
     "predict_representation",
     "to_instances",
     "predict_instances",
@@ -98,10 +106,227 @@ def _resolve_representation(model, representation):
 
 
 # --------------------------------------------------------------------------
+# tiling on the pooling grid
+# --------------------------------------------------------------------------
+
+def aligned_tile_starts(length, tile, overlap, multiple=1):
+    """Tiles along one axis that start on a grid, and the part each one keeps.
+
+    Parameters
+    ----------
+    length : int
+        Image size along the axis.
+    tile : int
+        Tile size; rounded down to a multiple of ``multiple``. The last tile
+        ends at the image border and may be up to ``multiple - 1`` longer.
+    overlap : int
+        Minimum overlap of consecutive tiles; rounded up to a multiple of
+        ``multiple``, and smaller than the (rounded) tile.
+    multiple : int
+        Grid every start lies on (a U-Net's :func:`~fieldseg_core.models.downsampling_factor`).
+
+    Returns
+    -------
+    tiles : list of (start, stop, keep_start, keep_stop)
+        Tile ``k`` covers ``[start, stop)`` and provides the output on
+        ``[keep_start, keep_stop)``; the kept ranges partition ``range(length)``.
+        Each overlap is cut at its middle, so a kept pixel lies at least
+        ``overlap // 2`` pixels from every tile edge inside the image.
+
+    Examples
+    --------
+    >>> aligned_tile_starts(99, 40, 10, multiple=4)   # tile 40, overlap 12, stride 28
+    [(0, 40, 0, 34), (28, 68, 34, 62), (56, 99, 62, 99)]
+    >>> aligned_tile_starts(30, 40, 10, multiple=4)
+    [(0, 30, 0, 30)]
+    """
+    length = validate_number(length, "length", low=1, integer=True)
+    multiple = validate_number(multiple, "multiple", low=1, integer=True)
+    tile = validate_number(tile, "tile", low=1, integer=True)
+    overlap = validate_number(overlap, "overlap", low=0, integer=True)
+    tile = tile // multiple * multiple
+    overlap = -(-overlap // multiple) * multiple
+    if tile < multiple:
+        raise ValueError(f"tile must be at least the grid multiple {multiple}, got {tile}")
+    if overlap >= tile:
+        raise ValueError(f"overlap must be smaller than tile (after rounding to multiples of "
+                         f"{multiple}: overlap {overlap}, tile {tile})")
+    if length <= tile:
+        return [(0, length, 0, length)]
+    stride = tile - overlap
+    starts = list(range(0, length - tile, stride))
+    last = (length - tile) // multiple * multiple
+    if starts[-1] < last:
+        starts.append(last)
+    stops = [s + tile for s in starts[:-1]] + [length]
+    cuts = [0] + [(starts[k + 1] + stops[k]) // 2 for k in range(len(starts) - 1)] + [length]
+    return [(a, b, cuts[k], cuts[k + 1]) for k, (a, b) in enumerate(zip(starts, stops))]
+
+
+def predict_tiled_aligned(fn, image, tile=256, overlap=48, multiple=1):
+    """Apply ``fn`` to grid-aligned overlapping tiles and keep each tile's centre.
+
+    Parameters
+    ----------
+    fn : callable
+        Maps a crop ``(C, *tile_shape)`` of ``image`` to an array-like
+        ``(C_out, *tile_shape)``.
+    image : (C, H, W) or (C, D, H, W) array
+        Input with a leading channel axis; every spatial axis is tiled.
+    tile, overlap : int or sequence of int
+        As for :func:`aligned_tile_starts`; one value for every spatial axis,
+        or one per axis.
+    multiple : int
+        Start grid of the tiles.
+
+    Returns
+    -------
+    out : ndarray of float32, shape (C_out, *spatial)
+
+    Notes
+    -----
+    If ``fn`` is translation-equivariant for shifts by ``multiple`` and its
+    output at a pixel depends only on inputs within ``margin`` pixels, then
+    with ``overlap >= 2 * margin`` the result equals ``fn(image)`` (up to
+    floating-point rounding): every kept pixel is at least ``overlap // 2``
+    from each inner tile edge, and a tile flush with the image border sees
+    the same border as the whole image. A U-Net in eval mode with
+    :class:`~fieldseg_core.models.TileSafeNorm` is such a function, with
+    ``multiple = 2**depth`` and the margin of
+    :func:`~fieldseg_core.models.receptive_field_margin`. Unlike the
+    weighted blending of :func:`fieldseg_core.data.predict_tiled`, nothing is
+    averaged, so an exact tile stays exact.
+
+    References
+    ----------
+    .. [1] Peters, Sec. 6.5 (tiling with overlap).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from scipy import ndimage
+    >>> image = np.random.default_rng(0).random((1, 90, 70))
+    >>> blur = lambda x: ndimage.uniform_filter(x, size=(1, 5, 5), mode="nearest")  # margin 2
+    >>> out = predict_tiled_aligned(blur, image, tile=32, overlap=4)
+    >>> bool(np.allclose(out, blur(image), atol=1e-6))
+    True
+    """
+    if not callable(fn):
+        raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+    image = np.asarray(image.detach().cpu().numpy() if isinstance(image, torch.Tensor) else image)
+    if image.ndim not in (3, 4):
+        raise ValueError(f"image must be (C, H, W) or (C, D, H, W), got shape {image.shape}")
+    spatial = image.shape[1:]
+
+    def per_axis(value, name):
+        if isinstance(value, (list, tuple, np.ndarray)):
+            if len(value) != len(spatial):
+                raise ValueError(f"{name} must be an int or {len(spatial)} ints, got {value!r}")
+            return list(value)
+        return [value] * len(spatial)
+
+    plans = [aligned_tile_starts(n, t, o, multiple)
+             for n, t, o in zip(spatial, per_axis(tile, "tile"), per_axis(overlap, "overlap"))]
+    out = None
+    for boxes in itertools.product(*plans):
+        crop = image[(slice(None),) + tuple(slice(a, b) for a, b, _, _ in boxes)]
+        pred = fn(crop)
+        if isinstance(pred, torch.Tensor):
+            pred = pred.detach().float().cpu().numpy()
+        pred = np.asarray(pred, dtype=np.float32)
+        if pred.ndim != image.ndim or pred.shape[1:] != crop.shape[1:]:
+            raise ValueError(f"fn must return an array of shape (C_out, {crop.shape[1:]}) for a "
+                             f"tile, got {pred.shape}")
+        if out is None:
+            out = np.empty((pred.shape[0],) + image.shape[1:], np.float32)
+        keep_global = tuple(slice(k0, k1) for _, _, k0, k1 in boxes)
+        keep_local = tuple(slice(k0 - a, k1 - a) for a, _, k0, k1 in boxes)
+        out[(slice(None),) + keep_global] = pred[(slice(None),) + keep_local]
+    return out
+
+
+def seam_distance(shape, tile, overlap, multiple=1):
+    """Distance of every pixel to the nearest seam of :func:`predict_tiled_aligned`'s tiling.
+
+    Parameters
+    ----------
+    shape : tuple of int
+        Spatial shape of the image.
+    tile, overlap, multiple : int
+        As for :func:`aligned_tile_starts`.
+
+    Returns
+    -------
+    distance : ndarray of float
+        For each pixel the smallest distance, along any axis, between the
+        pixel and a boundary between the kept parts of two tiles (0 for a
+        pixel next to a seam, ``inf`` when the image is one tile).
+
+    Examples
+    --------
+    >>> seam_distance((1, 10), tile=6, overlap=2)[0].tolist()   # one seam, between pixels 4 and 5
+    [4.0, 3.0, 2.0, 1.0, 0.0, 0.0, 1.0, 2.0, 3.0, 4.0]
+    """
+    per_axis = []
+    for n in shape:
+        plan = aligned_tile_starts(n, tile, overlap, multiple)
+        cuts = np.array([k1 for _, _, _, k1 in plan[:-1]], dtype=float)
+        pos = np.arange(n, dtype=float)
+        if cuts.size == 0:
+            per_axis.append(np.full(n, np.inf))
+        else:
+            per_axis.append(np.min(np.abs(pos[:, None] + 0.5 - cuts[None, :]), axis=1) - 0.5)
+    grids = np.meshgrid(*per_axis, indexing="ij")
+    return np.minimum.reduce(grids)
+
+
+def exact_overlap(model):
+    """The overlap that makes tiled prediction with ``model`` exact, or None.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        A U-Net of :mod:`fieldseg_core.models` (or a :class:`FieldModel` around one).
+
+    Returns
+    -------
+    overlap : int or None
+        ``2 * receptive_field_margin(model)`` rounded up to the model's
+        pooling grid; None when the output depends on the whole input
+        (attention U-Net, GroupNorm) or the model is not one of ours.
+
+    Examples
+    --------
+    >>> from fieldseg_core.models import build_model
+    >>> exact_overlap(build_model("flows", widths=(8, 16, 32)))  # margin 23, grid 4
+    48
+    """
+    from .models import downsampling_factor, receptive_field_margin
+
+    try:
+        margin = receptive_field_margin(model)
+        multiple = downsampling_factor(model)
+    except TypeError:
+        return None
+    if margin is None:
+        return None
+    return -(-2 * margin // multiple) * multiple
+
+
+def _grid_multiple(model):
+    from .models import downsampling_factor
+
+    try:
+        return downsampling_factor(model)
+    except TypeError:
+        return 1
+
+
+# --------------------------------------------------------------------------
 # network output
 # --------------------------------------------------------------------------
 
-def predict_representation(model, image, device=None, tile=None, overlap=32, blend="window"):
+def predict_representation(model, image, device=None, tile=None, overlap=32, blend="center"):
     """Raw network output for one image, as a numpy array.
 
     Parameters
@@ -116,13 +341,17 @@ def predict_representation(model, image, device=None, tile=None, overlap=32, ble
         model's parameters (the model is left where it is).
     tile : int or (int, int), optional
         If given and the image is larger than ``tile``, predict overlapping
-        tiles of this size with :func:`fieldseg_core.data.predict_tiled`
-        (a model trained on small crops then sees inputs of its training
-        size). Default: the whole image in one pass.
-    overlap : int
-        Tile overlap, smaller than ``tile``.
-    blend : {"window", "center"}
-        How tiles are stitched (see :func:`~fieldseg_core.data.predict_tiled`).
+        tiles of this size (bounded memory for large images). Default: the
+        whole image in one pass.
+    overlap : int or "exact"
+        Tile overlap, smaller than ``tile``; ``"exact"`` is
+        :func:`exact_overlap` of the model (tiled = untiled output).
+    blend : {"center", "window"}
+        ``"center"`` (default): tiles start on the model's pooling grid and
+        each overlap is cut at its middle (:func:`predict_tiled_aligned`);
+        exact when the overlap covers twice the receptive-field margin.
+        ``"window"``: the weighted blending of
+        :func:`fieldseg_core.data.predict_tiled` (``tile`` may then be a pair).
 
     Returns
     -------
@@ -148,6 +377,15 @@ def predict_representation(model, image, device=None, tile=None, overlap=32, ble
     """
     _validate_model(model)
     image = _validate_image(image)
+    if blend not in ("center", "window"):
+        raise ValueError(f"blend must be 'center' or 'window', got {blend!r}")
+    if isinstance(overlap, str):
+        if overlap != "exact":
+            raise ValueError(f"overlap must be an integer or 'exact', got {overlap!r}")
+        overlap = exact_overlap(model)
+        if overlap is None:
+            raise ValueError("overlap='exact' needs a model with a finite receptive field "
+                             "(a UNet with norm='batch'); give an integer overlap")
     if device is not None:
         model.to(device)
     device = _model_device(model)
@@ -162,7 +400,10 @@ def predict_representation(model, image, device=None, tile=None, overlap=32, ble
         with torch.no_grad():
             if tile is None:
                 return run(image).astype(np.float32)
-            return predict_tiled(run, image, tile=tile, overlap=overlap, blend=blend)
+            if blend == "window":
+                return predict_tiled(run, image, tile=tile, overlap=overlap, blend=blend)
+            return predict_tiled_aligned(run, image, tile=tile, overlap=overlap,
+                                         multiple=_grid_multiple(model))
     finally:
         model.train(was_training)
 

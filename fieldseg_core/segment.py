@@ -34,7 +34,7 @@ from ._validate import (
 )
 from .metrics import evaluate
 
-__all__ = ["field_markers", "watershed_from_field", "watershed_sweep"]
+__all__ = ["field_markers", "watershed_from_field", "watershed_sweep", "otsu_watershed"]
 
 
 def field_markers(field, h=0.1, foreground=None):
@@ -197,3 +197,76 @@ def watershed_sweep(field, y_true, eps_values=(0.05,), h_values=(0.1,), mask=Non
             row.update(evaluate(y_true, pred))
             rows.append(row)
     return rows
+
+
+def otsu_watershed(image, sigma=1.0, min_distance=5, min_size=15):
+    """Classical nuclei segmentation: Otsu threshold, then a distance-transform watershed.
+
+    Parameters
+    ----------
+    image : (H, W) or (D, H, W) array
+        Intensities, bright objects on a dark background.
+    sigma : float
+        Gaussian smoothing before thresholding (pixels; 0 disables it).
+    min_distance : int
+        Smallest distance between two markers (maxima of the distance
+        transform), i.e. roughly the smallest object radius kept apart.
+    min_size : int
+        Connected foreground pieces and final objects smaller than this many
+        pixels are dropped.
+
+    Returns
+    -------
+    labels : ndarray of int32
+        Objects ``1..n``, 0 on background.
+
+    Notes
+    -----
+    The textbook pipeline: foreground = smoothed image above Otsu's threshold
+    (holes filled), markers = local maxima of its Euclidean distance
+    transform at least ``min_distance`` apart, then the watershed of the
+    negated distance from the markers inside the foreground, which cuts
+    touching round objects at their necks. It needs no training data and is
+    the baseline a learned model must beat on real images.
+
+    References
+    ----------
+    .. [1] N. Otsu, "A threshold selection method from gray-level histograms",
+       IEEE Trans. SMC 9, 1979.
+    .. [2] L. Vincent, P. Soille, "Watersheds in digital spaces", IEEE TPAMI 13, 1991.
+    .. [3] S. van der Walt et al., "scikit-image: image processing in Python", PeerJ 2014.
+
+    Examples
+    --------
+    >>> yy, xx = np.mgrid[:40, :60]
+    >>> image = ((yy - 20) ** 2 + (xx - 20) ** 2 < 100) | ((yy - 20) ** 2 + (xx - 37) ** 2 < 100)
+    >>> int(otsu_watershed(image.astype(float)).max())     # two touching disks
+    2
+    """
+    from skimage.feature import peak_local_max
+    from skimage.filters import gaussian, threshold_otsu
+    from skimage.morphology import remove_small_objects
+
+    image = validate_field(image, "image")
+    sigma = validate_number(sigma, "sigma", low=0.0)
+    min_distance = validate_number(min_distance, "min_distance", low=1, integer=True)
+    min_size = validate_number(min_size, "min_size", low=0, integer=True)
+    smooth = gaussian(image, sigma) if sigma > 0 else image
+    if smooth.max() == smooth.min():
+        return np.zeros(image.shape, np.int32)
+    foreground = ndi.binary_fill_holes(smooth > threshold_otsu(smooth))
+    if min_size > 0:
+        foreground = remove_small_objects(foreground, max_size=min_size - 1)
+    distance = ndi.distance_transform_edt(foreground)
+    pieces = ndi.label(foreground)[0]
+    peaks = peak_local_max(distance, min_distance=min_distance, labels=pieces,
+                           exclude_border=False)
+    markers = np.zeros(image.shape, np.int32)
+    markers[tuple(peaks.T)] = np.arange(1, len(peaks) + 1)
+    labels = watershed(-distance, markers, mask=foreground).astype(np.int32)
+    if min_size > 0:
+        sizes = np.bincount(labels.ravel())
+        labels[sizes[labels] < min_size] = 0
+    from skimage.segmentation import relabel_sequential
+
+    return relabel_sequential(labels)[0].astype(np.int32)
