@@ -20,6 +20,8 @@ that need it):
 - :mod:`fieldseg_core.pretrained` -- shipped pretrained models, checked by SHA-256
 - :mod:`fieldseg_core.transfer` -- few-shot fine-tuning and a human-in-the-loop round
 - :mod:`fieldseg_core.cli` -- the ``fieldseg`` command (segment, train, reproduce)
+- :mod:`fieldseg_core.distributed`, :mod:`fieldseg_core.chunked` -- scaling up: data-parallel
+  training under ``torchrun``, segmentation of images larger than memory with dask
 """
 
 import importlib
@@ -45,6 +47,8 @@ _SUBMODULES = (
     "pretrained",
     "transfer",
     "cli",
+    "distributed",
+    "chunked",
 )
 
 __all__ = list(_SUBMODULES) + ["__version__"]

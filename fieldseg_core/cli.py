@@ -5,7 +5,9 @@
   by slice) with a pretrained model
   (:func:`fieldseg_core.pretrained.available`) or a checkpoint of
   ``fieldseg train``, writing ``DIR/<stem>_labels.tif``,
-  ``DIR/<stem>_overlay.png`` and ``DIR/<stem>_cells.csv`` per image.
+  ``DIR/<stem>_overlay.png`` and ``DIR/<stem>_cells.csv`` per image. Zarr
+  inputs, and any input with ``--chunk-size N``, are segmented block by block
+  with dask (:func:`segment_large`) into ``DIR/<stem>_labels.zarr``.
 - ``fieldseg train ...`` is ``python -m fieldseg_core.train ...``.
 - ``fieldseg reproduce ...`` is ``python -m fieldseg_core.reproduce ...``.
 
@@ -22,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["read_image", "segment_image", "segment_files", "cell_table", "build_parser", "main"]
+__all__ = ["read_image", "segment_image", "segment_large", "segment_files", "cell_table",
+           "build_parser", "main"]
 
 _SUFFIXES = (".tif", ".tiff", ".png")
 
@@ -240,6 +243,140 @@ def segment_image(image, model="flows_unet", low=1.0, high=99.8, tile=1024, devi
     return stitch_3d(np.stack([one(plane) for plane in norm]), iou_threshold=stitch_threshold)
 
 
+def _percentiles(array, low, high, max_samples=4_000_000):
+    """Percentiles of a (lazy) image from an evenly strided subsample of at most ``max_samples``."""
+    step = max(1, int(np.ceil((array.size / max_samples) ** (1 / array.ndim))))
+    sample = np.asarray(array[tuple(slice(None, None, step) for _ in range(array.ndim))],
+                        dtype=np.float64)
+    if not np.isfinite(sample).all():
+        raise ValueError("image has non-finite values")
+    lo, hi = np.percentile(sample, [low, high])
+    if not hi > lo:
+        raise ValueError("image is constant between its low and high percentiles (an empty "
+                         "or constant image has nothing to segment)")
+    return float(lo), float(hi)
+
+
+def _open_large(path):
+    from .chunked import open_image
+
+    path = Path(path)
+    if not path.exists():
+        raise ValueError(f"image {str(path)!r} does not exist")
+    try:
+        array = open_image(path)
+    except Exception as exc:                       # any reader error means unreadable
+        raise ValueError(f"image {str(path)!r} could not be read ({type(exc).__name__}: {exc})") \
+            from None
+    if array.ndim != 2:
+        raise ValueError(f"image {str(path)!r} has shape {array.shape}; chunked segmentation "
+                         "takes 2D images")
+    return array
+
+
+def _block_geometry(model, chunk_size, margin=None):
+    """Checked ``(chunk_size, margin)`` for block-wise prediction with ``model``."""
+    from ._validate import validate_number
+    from .models import downsampling_factor, receptive_field_margin
+
+    reach = receptive_field_margin(model)
+    if reach is None:
+        raise ValueError("model: its output depends on the whole input (attention or GroupNorm "
+                         "U-Net), so blocks cannot reproduce it; use a U-Net with the default norm")
+    grid = downsampling_factor(model)
+    chunk_size = validate_number(chunk_size, "chunk_size", low=grid, integer=True)
+    if chunk_size % grid:
+        raise ValueError(f"chunk_size must be a multiple of the model's pooling factor {grid}, "
+                         f"got {chunk_size}")
+    if margin is None:
+        margin = min(-(-(reach + 64) // grid) * grid, chunk_size)
+    margin = validate_number(margin, "margin", low=0, high=chunk_size, integer=True)
+    if margin % grid:
+        raise ValueError(f"margin must be a multiple of the model's pooling factor {grid}, "
+                         f"got {margin}")
+    return chunk_size, margin
+
+
+def segment_large(image, model="flows_unet", out=None, chunk_size=1024, margin=None, low=1.0,
+                  high=99.8, device="cpu", overwrite=False, progress=False, **params):
+    """Segment a 2D image larger than memory, block by block (dask), into one label image.
+
+    Parameters
+    ----------
+    image : str, Path or array
+        A ``.zarr`` array, a TIFF (memory-mapped when uncompressed) or an array.
+    model : str, Path or FieldModel
+        As for :func:`segment_image` (a model whose tiles are exact: the
+        package's U-Nets).
+    out : str or Path, optional
+        A folder that receives ``<stem>_labels.zarr`` (or a ``.zarr``/``.tif``
+        path); None returns the labels in memory.
+    chunk_size : int
+        Block side, a multiple of the model's pooling factor
+        (:func:`fieldseg_core.models.downsampling_factor`).
+    margin : int, optional
+        Context each block borrows from its neighbours. Default: the model's
+        receptive-field margin plus 64 px for the cells themselves, rounded
+        up to the pooling grid, so cells up to 64 px across that cross a block
+        border are segmented whole by both blocks and merged.
+    low, high : float
+        Percentiles mapped to 0 and 1, estimated on an evenly strided
+        subsample of at most 4 million pixels.
+    device, **params
+        As for :func:`segment_image`.
+    overwrite : bool
+        Replace an existing output.
+    progress : bool
+        dask's progress bar.
+
+    Returns
+    -------
+    labels : ndarray of int32 or Path
+        The labels (``out=None``) or the path written.
+
+    Notes
+    -----
+    Blocks are segmented by :func:`fieldseg_core.chunked.segment_chunked`
+    with the model's prediction and post-processing, after the same
+    percentile normalisation as :func:`segment_image`; the global merge joins
+    the pieces of cells cut by block borders.
+
+    Examples
+    --------
+    >>> from fieldseg_core.datasets import nuclei_2d
+    >>> image, _ = nuclei_2d()
+    >>> labels = segment_large(image[:192, :192], "flows_unet", chunk_size=96)
+    >>> labels.shape, labels.dtype.name
+    ((192, 192), 'int32')
+    """
+    from ._validate import validate_number
+    from .chunked import open_image, segment_chunked
+    from .predict import predict_instances
+
+    array = _open_large(image) if isinstance(image, (str, Path)) else open_image(image)
+    if array.ndim != 2:
+        raise ValueError(f"image must be 2D, got shape {array.shape}")
+    low = validate_number(low, "low", low=0.0, high=100.0)
+    high = validate_number(high, "high", low=0.0, high=100.0)
+    if not low < high:
+        raise ValueError(f"low must be smaller than high, got low={low}, high={high}")
+    lo, hi = _percentiles(array, low, high)
+    model = _model(model, device)
+    chunk_size, margin = _block_geometry(model, chunk_size, margin)
+    model.eval()
+
+    def block_labels(block):
+        normalised = ((np.asarray(block, dtype=np.float64) - lo) / (hi - lo)).astype(np.float32)
+        return predict_instances(model, normalised, device=device, **params)
+
+    if out is not None and isinstance(image, (str, Path)):
+        from .chunked import labels_path
+
+        out = labels_path(image, out)              # named after the input, not "image"
+    return segment_chunked(array, out, block_labels, chunk_size=chunk_size, margin=margin,
+                           overwrite=overwrite, progress=progress)
+
+
 def cell_table(labels):
     """Per-cell id, area and centroid of a label image.
 
@@ -303,7 +440,7 @@ def _outputs(out_dir, stem):
 
 def segment_files(paths, model="flows_unet", out_dir="fieldseg_out", channel=None, low=1.0,
                   high=99.8, tile=1024, device="cpu", progress=True, stack=False,
-                  stitch_threshold=0.25, **params):
+                  stitch_threshold=0.25, chunk_size=None, **params):
     """Segment image files and write labels, an overlay and a cell table for each.
 
     Parameters
@@ -329,12 +466,17 @@ def segment_files(paths, model="flows_unet", out_dir="fieldseg_out", channel=Non
         As for :func:`segment_image`.
     progress : bool
         A progress bar over the inputs (on stderr).
+    chunk_size : int, optional
+        Segment every input block by block with this block size
+        (:func:`segment_large`), writing only ``<stem>_labels.zarr``. Zarr
+        inputs (``.zarr`` folders) always take this path (default block 1024).
 
     Returns
     -------
     results : list of dict
         Per input: ``input``, ``n_cells``, ``labels`` (the array) and the
-        written paths ``labels_path``, ``overlay_path``, ``cells_path``.
+        written paths ``labels_path``, ``overlay_path``, ``cells_path``; for a
+        chunked input only ``input``, ``n_cells`` and ``labels_path`` (the zarr array).
 
     Raises
     ------
@@ -375,16 +517,43 @@ def segment_files(paths, model="flows_unet", out_dir="fieldseg_out", channel=Non
                                  "overwrite an input image; choose another output folder")
     if out_dir.exists() and not out_dir.is_dir():
         raise ValueError(f"out_dir {str(out_dir)!r} exists and is not a folder")
+    chunked = {p for p in paths if chunk_size is not None or p.suffix.lower() == ".zarr"}
+    if chunked and (stack or channel is not None):
+        raise ValueError("chunked segmentation (zarr inputs, chunk_size) takes single-channel 2D "
+                         "images: drop stack and channel")
     for p in paths:
+        if p in chunked:
+            target = out_dir / f"{p.stem}_labels.zarr"
+            if target.resolve() in inputs:
+                raise ValueError(f"out_dir {str(out_dir)!r}: writing {str(target)!r} would "
+                                 "overwrite an input image; choose another output folder")
+            if target.exists():
+                raise ValueError(f"{str(target)!r} exists; remove it or choose another out_dir")
+            try:
+                _percentiles(_open_large(p), low, high)
+            except ValueError as exc:
+                raise ValueError(f"image {str(p)!r}: {exc}") from None
+            continue
         image = read_image(p, channel, stack)
         try:
             normalize_percentile(image, low, high)
         except ValueError as exc:
             raise ValueError(f"image {str(p)!r}: {exc}") from None
     model = _model(model, device)
-    # 2. segment
+    if chunked:
+        _block_geometry(model, chunk_size or 1024)
+    # 2. segment (chunked inputs write their zarr labels as they go: they never fit in memory)
     results = []
     for p in tqdm(paths, desc="segmenting", unit="image", disable=not progress, file=sys.stderr):
+        if p in chunked:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            path = segment_large(p, model, out_dir, chunk_size=chunk_size or 1024, low=low,
+                                 high=high, device=device, **params)
+            from .chunked import open_image
+
+            n_cells = int(open_image(path).max().compute())   # ids are 1..n after the merge
+            results.append({"input": str(p), "labels_path": str(path), "n_cells": n_cells})
+            continue
         image = read_image(p, channel, stack)
         labels = segment_image(image, model, low=low, high=high, tile=tile, device=device,
                                stitch_threshold=stitch_threshold, **params)
@@ -393,6 +562,8 @@ def segment_files(paths, model="flows_unet", out_dir="fieldseg_out", channel=Non
     # 3. write
     out_dir.mkdir(parents=True, exist_ok=True)
     for res in results:
+        if "image" not in res:                     # chunked: already written
+            continue
         image = res.pop("image")
         out = _outputs(out_dir, Path(res["input"]).stem)
         tifffile.imwrite(out["labels"], res["labels"].astype(np.int32))
@@ -421,7 +592,7 @@ def build_parser():
     s = sub.add_parser("segment", help="segment TIFF/PNG images with a pretrained model",
                        description="Segment 2D TIFF or PNG images; writes <stem>_labels.tif, "
                                    "<stem>_overlay.png and <stem>_cells.csv into --out.")
-    s.add_argument("images", nargs="+", help="TIFF or PNG files")
+    s.add_argument("images", nargs="+", help="TIFF, PNG or zarr (chunked) images")
     s.add_argument("--model", default="flows_unet",
                    help="a pretrained model name (see --list-models) or a checkpoint.pt "
                         "(default: flows_unet)")
@@ -437,6 +608,9 @@ def build_parser():
     s.add_argument("--high", type=float, default=99.8, help="high percentile mapped to 1")
     s.add_argument("--tile", type=int, default=1024,
                    help="predict images larger than this in exact overlapping tiles")
+    s.add_argument("--chunk-size", type=int, default=None,
+                   help="segment block by block with dask (images larger than memory), writing "
+                        "<stem>_labels.zarr; zarr inputs always are (default block 1024)")
     s.add_argument("--device", default="cpu", help="torch device (default cpu)")
     s.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     for name, module in (("train", "train"), ("reproduce", "reproduce")):
@@ -473,7 +647,8 @@ def main(argv=None):
                                 channel=args.channel, low=args.low, high=args.high,
                                 tile=args.tile, device=args.device,
                                 progress=not args.no_progress, stack=args.stack,
-                                stitch_threshold=args.stitch_threshold)
+                                stitch_threshold=args.stitch_threshold,
+                                chunk_size=args.chunk_size)
     except (ValueError, TypeError, ModuleNotFoundError) as exc:
         print(f"fieldseg segment: error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None

@@ -156,16 +156,21 @@ class TileSafeNorm(nn.BatchNorm2d):
     usual fast, well-conditioned optimisation and collect the running
     statistics on the way.
 
-    *Data-parallel training.* Under DistributedDataParallel each rank
-    normalises with the statistics of its own sub-batch, so the gradients
-    differ from one process over the whole batch, and each rank's running
-    statistics differ (DDP's default ``broadcast_buffers=True`` copies rank
-    0's at every forward). For equivalence with a single process either
-    convert the model with :meth:`torch.nn.SyncBatchNorm.convert_sync_batchnorm`
-    (CUDA only; it keeps the weights and running statistics), or set
-    :attr:`frozen` on every layer (e.g. when fine-tuning a pretrained model), which makes
-    the normalisation per-sample and the gradients identical however the batch
-    is split.
+    sync_statistics : bool
+        If True and a process group of more than one rank is initialised,
+        training-mode statistics are computed over the sub-batches of all
+        ranks (one differentiable all-reduce per layer, on any backend: gloo
+        on the CPU too), so a data-parallel step equals one step over the
+        union of the ranks' batches.
+        :func:`fieldseg_core.distributed.synchronise_batchnorm` sets it; every
+        rank must then run the same training-mode forwards.
+
+    *Data-parallel training.* Without :attr:`sync_statistics`, each rank of
+    DistributedDataParallel would normalise with the statistics of its own
+    sub-batch, so the step would differ from one process over the whole
+    batch. With it (set by the package's data-parallel training), the
+    statistics, gradients and running estimates are those of the union
+    batch; :attr:`frozen` layers are per-sample and need nothing.
 
     References
     ----------
@@ -185,15 +190,47 @@ class TileSafeNorm(nn.BatchNorm2d):
     def __init__(self, channels, eps=1e-5, momentum=0.1):
         super().__init__(channels, eps=eps, momentum=momentum)
         self.frozen = False
+        self.sync_statistics = False
 
     def forward(self, x):
         if self.frozen:
             return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
                                 False, 0.0, self.eps)
+        if self.training and self.sync_statistics and _world_size() > 1:
+            return self._synchronised_forward(x)
         return super().forward(x)
 
+    def _synchronised_forward(self, x):
+        # Batch statistics over every rank's sub-batch: one differentiable all-reduce
+        # of (sum, sum of squares, count), so gradients flow to all ranks' inputs and
+        # a data-parallel step equals the step over the union of the batches.
+        from torch.distributed.nn.functional import all_reduce
+
+        dims = [0] + list(range(2, x.ndim))
+        channels = x.shape[1]
+        count = x.new_full((1,), x.numel() // channels)
+        totals = all_reduce(torch.cat([x.sum(dims), (x * x).sum(dims), count]))
+        n = totals[-1]
+        mean = totals[:channels] / n
+        var = (totals[channels:2 * channels] / n - mean * mean).clamp_min(0.0)
+        with torch.no_grad():
+            self.num_batches_tracked += 1
+            m = (1.0 / float(self.num_batches_tracked) if self.momentum is None
+                 else self.momentum)
+            self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+            self.running_var.mul_(1 - m).add_(var.detach() * (n / (n - 1)), alpha=m)
+        shape = (1, channels) + (1,) * (x.ndim - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape)
+
     def extra_repr(self):
-        return super().extra_repr() + (", frozen=True" if self.frozen else "")
+        return (super().extra_repr() + (", frozen=True" if self.frozen else "")
+                + (", sync_statistics=True" if self.sync_statistics else ""))
+
+
+def _world_size():
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def _norm(channels, groups, norm):

@@ -35,6 +35,7 @@ import torch
 
 from ._validate import validate_number
 from .data import _validate_representation
+from .distributed import DataParallelRun
 
 __all__ = [
     "CosineWarmup",
@@ -427,7 +428,9 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
     if model_config is not None and not isinstance(model_config, dict):
         raise TypeError(f"model_config must be a dict, got {type(model_config).__name__}")
 
-    steps_per_epoch = math.ceil(n_items / batch_size)
+    ddp = DataParallelRun(_resolve_device(device))  # inert unless launched by torchrun
+    progress = progress and ddp.is_main
+    steps_per_epoch = math.ceil(ddp.shard_size(n_items) / batch_size)
     total_steps = epochs * steps_per_epoch
     if warmup_epochs is None:
         warmup_steps = max(1, round(0.05 * total_steps))
@@ -435,9 +438,10 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
         warmup_epochs = validate_number(warmup_epochs, "warmup_epochs", low=0.0, high=epochs)
         warmup_steps = round(warmup_epochs * steps_per_epoch)
 
-    device = _resolve_device(device)
+    device = ddp.device
     amp_dtype = _amp_dtype(device, amp)
     model.to(device)
+    net = ddp.wrap(model)  # DDP wrapper when launched by torchrun, else model itself
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     scheduler = cosine_warmup_schedule(optimizer, warmup_steps, total_steps, final_fraction)
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
@@ -460,7 +464,7 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
         _set_rng_state(state["rng"])
         history, start_epoch = list(state["history"]), int(state["epoch"])
     else:
-        torch.manual_seed(seed)
+        torch.manual_seed(ddp.rank_seed(seed))
 
     epoch_bar = tqdm(range(start_epoch, stop_after), desc="epochs", disable=not progress,
                      initial=start_epoch, total=stop_after)
@@ -468,8 +472,8 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
         started = time.perf_counter()
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
-        loader = _epoch_loader(dataset, batch_size, seed, epoch, num_workers,
-                               pin_memory=device.type == "cuda")
+        loader = (ddp.loader if ddp.active else _epoch_loader)(
+            dataset, batch_size, seed, epoch, num_workers, pin_memory=device.type == "cuda")
         model.train()
         loss_sum = torch.zeros((), device=device)
         seen = 0
@@ -479,7 +483,7 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
             targets = targets.to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
             with _autocast(device, amp_dtype):
-                output = model(images)
+                output = net(images)
             batch_loss = loss(output.float(), targets, model)
             scaler.scale(batch_loss).backward()
             scaler.step(optimizer)
@@ -488,12 +492,14 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
             scheduler.step()
             loss_sum += batch_loss.detach() * images.shape[0]
             seen += images.shape[0]
-        train_loss = float(loss_sum) / seen
+        loss_sum, seen = ddp.reduce_sum(loss_sum, seen)
+        train_loss = loss_sum / seen
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss became {train_loss} in epoch {epoch + 1}; "
                                      "lower lr or check the targets")
         row = {"epoch": epoch + 1, "train_loss": train_loss, "lr": last_lr}
-        if eval_dataset is not None and ((epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
+        if eval_dataset is not None and ddp.is_main and (
+                (epoch + 1) % eval_every == 0 or epoch + 1 == epochs):
             from .predict import evaluate_model
 
             scores = evaluate_model(model, eval_dataset, device=device)
@@ -501,13 +507,14 @@ def train(model, dataset, loss=None, epochs=10, batch_size=8, lr=1e-3, weight_de
         row["seconds"] = time.perf_counter() - started
         history.append(row)
         epoch_bar.set_postfix(loss=f"{train_loss:.4g}")
-        if out_path is not None:
+        if out_path is not None and ddp.is_main:
             _save_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                           "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
                           "epoch": epoch + 1, "history": history, "config": config,
                           "model_config": model_config, "rng": _rng_state()},
                          out_path / CHECKPOINT)
             _write_history_csv(history, out_path / HISTORY)
+    ddp.close()
     return history
 
 

@@ -163,3 +163,55 @@ def test_stack_is_segmented_slice_by_slice_and_stitched(tmp_path):
     tifffile.imwrite(tmp_path / "flat.tif", volume[0])
     with pytest.raises(ValueError, match="3D"):
         cli.read_image(tmp_path / "flat.tif", stack=True)
+
+
+def _chunk_scores(truth, pred):
+    from fieldseg_core.metrics import average_precision
+
+    return average_precision(truth, pred, 0.9)[0], len(np.unique(pred)) - 1
+
+
+def test_chunked_segment_matches_single_pass(tmp_path, real_crop):
+    # Blocks of 96 px cut many nuclei; the merge must give back the single-pass cells.
+    src = tmp_path / "nuclei.tif"
+    tifffile.imwrite(src, real_crop)
+    results = cli.main(["segment", str(src), "--out", str(tmp_path / "out"), "--chunk-size", "96",
+                        "--no-progress"])
+    import zarr
+
+    labels = np.asarray(zarr.open_array(tmp_path / "out" / "nuclei_labels.zarr", mode="r"))
+    single = cli.segment_image(real_crop, "flows_unet")
+    ap, n = _chunk_scores(single, labels)
+    assert ap == 1.0 and n == len(np.unique(single)) - 1
+    assert results[0]["n_cells"] == n
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["nuclei_labels.zarr"]
+
+
+def test_zarr_input_takes_the_chunked_path(tmp_path, real_crop):
+    import zarr
+
+    src = tmp_path / "slide.zarr"
+    zarr.save_array(str(src), real_crop)
+    res = cli.segment_files([src], out_dir=tmp_path / "o", progress=False)
+    assert res[0]["labels_path"].endswith("slide_labels.zarr")
+    labels = np.asarray(zarr.open_array(res[0]["labels_path"], mode="r"))
+    ap, n = _chunk_scores(cli.segment_image(real_crop, "flows_unet"), labels)
+    assert ap == 1.0 and n == res[0]["n_cells"]
+
+
+@pytest.mark.parametrize("case", ["constant", "3d", "chunk_grid", "exists"])
+def test_chunked_bad_input_writes_nothing(tmp_path, real_crop, case):
+    import zarr
+
+    src = tmp_path / "in.zarr"
+    array = {"constant": np.full((64, 64), 7.0), "3d": np.zeros((4, 64, 64)) + np.arange(64)}
+    zarr.save_array(str(src), array.get(case, real_crop))
+    out = tmp_path / "out"
+    if case == "exists":
+        (out / "in_labels.zarr").mkdir(parents=True)
+    before = _listing(tmp_path)
+    kwargs = {"chunk_size": 90} if case == "chunk_grid" else {}
+    with pytest.raises(ValueError, match={"constant": "constant", "3d": "2D",
+                                          "chunk_grid": "chunk_size", "exists": "exists"}[case]):
+        cli.segment_files([src], out_dir=out, progress=False, **kwargs)
+    assert _listing(tmp_path) == before
