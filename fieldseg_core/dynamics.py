@@ -807,3 +807,176 @@ def _labels_from_points(points, foreground, cluster, eps, min_samples):
     labels = np.zeros(foreground.shape, dtype=np.int64)
     labels[foreground] = ids
     return labels
+
+
+# --------------------------------------------------------------------------
+# the interpolated field near a sink (linear stability of the integrators)
+# --------------------------------------------------------------------------
+
+def velocity(flows, points):
+    """The interpolated flow field at arbitrary points, as the integrators see it.
+
+    Parameters
+    ----------
+    flows : (ndim, *spatial) array of float
+        Flow field, component ``k`` along array axis ``k``.
+    points : (P, ndim) array of float
+        Positions in index coordinates.
+
+    Returns
+    -------
+    v : (P, ndim) ndarray of float64
+        Bilinearly (2D) or trilinearly (3D) interpolated vectors, with
+        positions clamped to ``[0, size - 1]`` along every axis as in
+        :func:`euler_integrate` (so ``p + h * velocity(flows, p)`` is one Euler
+        step of size ``h`` away from the border).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flows = np.stack([np.zeros((3, 3)), np.arange(9.0).reshape(3, 3)])
+    >>> velocity(flows, np.array([[0.5, 1.5]])).tolist()     # mean of 1, 2, 4, 5
+    [[0.0, 3.0]]
+    """
+    flows = _validate_flow_array(flows).astype(np.float64)
+    ndim = flows.shape[0]
+    points = np.asarray(points, dtype=np.float64)
+    if points.ndim != 2 or points.shape[1] != ndim or not np.all(np.isfinite(points)):
+        raise ValueError(f"points must be a finite (P, {ndim}) array, got shape {points.shape}")
+    upper = np.array(flows.shape[1:], dtype=np.float64) - 1
+    coords = np.clip(points, 0.0, upper).T
+    return np.stack([ndi.map_coordinates(f, coords, order=1, mode="nearest") for f in flows], axis=1)
+
+
+def rates_at(flows, point, d=1e-4):
+    """Rates of the interpolated field at a sink: eigenvalues of its Jacobian.
+
+    Parameters
+    ----------
+    flows : (ndim, *spatial) array of float
+        Flow field.
+    point : (ndim,) array of float
+        Where to linearise, usually a sink (where the interpolated vectors cancel).
+    d : float
+        Half-width of the central differences (pixels), ``> 0``.
+
+    Returns
+    -------
+    rates : (ndim,) ndarray of float
+        Real parts of the eigenvalues of :math:`J_{ij} = \\partial v_i / \\partial x_j`,
+        sorted in increasing order (the fastest contraction first).
+
+    Notes
+    -----
+    Near a sink :math:`s` the field is close to :math:`F(x) \\approx J (x - s)`.
+    One Euler step multiplies the offset along an eigenvector with rate
+    :math:`\\lambda` by :math:`1 + h\\lambda`, one Heun step by
+    :math:`1 + h\\lambda + (h\\lambda)^2/2`; a scheme contracts only while the
+    factor has modulus below 1 (Hairer, Nørsett and Wanner, Sec. II.1).
+    Bilinear interpolation has kinks on the grid lines, so ``d`` should be
+    small against a pixel and ``point`` should not sit on a grid line.
+
+    References
+    ----------
+    .. [1] E. Hairer, S. P. Nørsett, G. Wanner, *Solving Ordinary Differential
+       Equations I*, 2nd ed., Springer, 1993, Sec. II.1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> grid = np.indices((9, 9)).astype(float)
+    >>> flows = -np.array([0.5, 1.5])[:, None, None] * (grid - 4.0)   # rates -0.5, -1.5
+    >>> np.round(rates_at(flows, np.array([4.2, 3.7])), 6).tolist()
+    [-1.5, -0.5]
+    """
+    flows = _validate_flow_array(flows)
+    ndim = flows.shape[0]
+    point = np.asarray(point, dtype=np.float64).reshape(-1)
+    if point.shape != (ndim,):
+        raise ValueError(f"point must have {ndim} coordinates, got shape {point.shape}")
+    d = validate_number(d, "d", low=0.0, low_inclusive=False)
+    steps = d * np.eye(ndim)
+    jacobian = (velocity(flows, point + steps) - velocity(flows, point - steps)).T / (2 * d)
+    return np.sort(np.linalg.eigvals(jacobian).real)
+
+
+__all__ += ["velocity", "rates_at"]
+
+
+# --------------------------------------------------------------------------
+# summaries of integrated trajectories
+# --------------------------------------------------------------------------
+
+def settling_step(trajectories, radius=1.0, share=0.95):
+    """First step from which a given share of the points stays near its end point.
+
+    Parameters
+    ----------
+    trajectories : (n_iter + 1, P, ndim) array of float
+        Positions after every step, as returned by :func:`follow_flows` with
+        ``return_trajectories=True`` (row 0 is the start).
+    radius : float
+        Distance (pixels) to the final position that counts as "near", ``>= 0``.
+    share : float
+        Fraction of the points that must be near, in (0, 1].
+
+    Returns
+    -------
+    step : int
+        The smallest ``t`` such that at every step ``>= t`` at least ``share``
+        of the points lie within ``radius`` of their final position (the last
+        step always qualifies, so ``step <= n_iter``).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([0.0, 3.0, 5.0, 6.0, 6.5, 6.5])          # one point moving along an axis
+    >>> settling_step(np.stack([x, np.zeros(6)], -1)[:, None, :], radius=1.0, share=1.0)
+    3
+    """
+    traj = np.asarray(trajectories, dtype=np.float64)
+    if traj.ndim != 3 or traj.shape[0] < 1 or traj.shape[1] < 1:
+        raise ValueError(f"trajectories must be a (n_iter + 1, P, ndim) array, got shape {traj.shape}")
+    radius = validate_number(radius, "radius", low=0.0)
+    share = validate_number(share, "share", low=0.0, high=1.0, low_inclusive=False)
+    near = np.linalg.norm(traj - traj[-1], axis=-1) <= radius
+    ok = near.mean(axis=1) >= share
+    # keep only the steps from which on every later step is ok
+    stays = np.flip(np.logical_and.accumulate(np.flip(ok)))
+    return int(np.argmax(stays))
+
+
+def end_points_outside(labels, ends):
+    """Number of foreground pixels whose end point lies outside their own cell.
+
+    Parameters
+    ----------
+    labels : (*spatial) array of int
+        Label image; its foreground pixels, in raster order, are the start
+        points of ``ends`` (the order :func:`follow_flows` uses).
+    ends : (P, ndim) array of float
+        Final positions, one per foreground pixel.
+
+    Returns
+    -------
+    n : int
+        End points that round to a pixel of another cell or of the background.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.array([[1, 1, 2]])
+    >>> end_points_outside(labels, np.array([[0.0, 0.2], [0.0, 1.6], [0.0, 2.0]]))   # the 2nd lands in cell 2
+    1
+    """
+    labels = validate_labels(labels)
+    fg = labels > 0
+    ends = np.asarray(ends, dtype=np.float64)
+    if ends.shape != (int(fg.sum()), labels.ndim):
+        raise ValueError(f"ends must have shape {(int(fg.sum()), labels.ndim)} (one row per foreground "
+                         f"pixel), got {ends.shape}")
+    idx = np.clip(np.rint(ends).astype(np.int64), 0, np.array(labels.shape) - 1)
+    return int(np.sum(labels[tuple(idx.T)] != labels[fg]))
+
+
+__all__ += ["settling_step", "end_points_outside"]

@@ -542,3 +542,155 @@ def flows_from_slices(labels_3d, flow_fn=heat_flows):
         total[1, :, :, x] += f[1]
     # Averaging two estimates halves every component; unit scaling absorbs it.
     return _unit_vectors(total, labels_3d > 0)
+
+
+# --------------------------------------------------------------------------
+# perturbed flows (what a loss should and should not forgive)
+# --------------------------------------------------------------------------
+
+def rotate_flows(flows, degrees, where=None):
+    """Turn 2D flow vectors by an angle, at chosen pixels.
+
+    Parameters
+    ----------
+    flows : (2, M, N) array of float
+        Flow field, component 0 along rows (dy) and 1 along columns (dx).
+    degrees : float or (M, N) array of float
+        Angle of the turn; a positive angle turns (dy, dx) = (0, 1) towards
+        (-1, 0), i.e. counter-clockwise in an image shown with rows downwards.
+    where : (M, N) array of bool, optional
+        Pixels to turn (default: all).
+
+    Returns
+    -------
+    turned : (2, M, N) ndarray of float32
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> f = np.zeros((2, 1, 2)); f[1] = 1.0          # unit vectors along +col
+    >>> np.round(rotate_flows(f, 90, where=np.array([[True, False]])), 6).tolist()
+    [[[-1.0, 0.0]], [[0.0, 1.0]]]
+    """
+    from ._validate import validate_field
+
+    flows = validate_field(flows, "flows", ndims=(3,))
+    if flows.shape[0] != 2:
+        raise ValueError(f"flows must be a 2D flow field of shape (2, M, N), got {flows.shape}")
+    a = np.deg2rad(np.asarray(degrees, dtype=np.float64))
+    if a.ndim not in (0, 2) or (a.ndim == 2 and a.shape != flows.shape[1:]):
+        raise ValueError(f"degrees must be a number or an array of shape {flows.shape[1:]}, "
+                         f"got shape {a.shape}")
+    if where is None:
+        where = np.ones(flows.shape[1:], dtype=bool)
+    where = np.asarray(where, dtype=bool)
+    if where.shape != flows.shape[1:]:
+        raise ValueError(f"where must have shape {flows.shape[1:]}, got {where.shape}")
+    turned = np.stack([np.cos(a) * flows[0] - np.sin(a) * flows[1],
+                       np.sin(a) * flows[0] + np.cos(a) * flows[1]])
+    return np.where(where, turned, flows).astype(np.float32)
+
+
+def flow_mse(pred, true, mask):
+    """Mean over ``mask`` of the squared vector error ``|pred - true|^2``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> flow_mse(np.ones((2, 1, 2)), np.zeros((2, 1, 2)), np.array([[True, False]]))
+    2.0
+    """
+    from ._validate import validate_field
+
+    pred = validate_field(pred, "pred", ndims=(3, 4))
+    true = validate_field(true, "true", ndims=(3, 4))
+    if pred.shape != true.shape:
+        raise ValueError(f"pred and true must have the same shape, got {pred.shape} and {true.shape}")
+    mask = np.asarray(mask, dtype=bool)
+    if mask.shape != pred.shape[1:] or not mask.any():
+        raise ValueError(f"mask must be a non-empty boolean array of shape {pred.shape[1:]}")
+    return float(np.sum((pred - true) ** 2, axis=0)[mask].mean())
+
+
+def equal_mse_perturbations(flows, labels, n_pixels, seed=0):
+    """Four perturbations of a 2D flow field with (nearly) the same mean squared error.
+
+    Parameters
+    ----------
+    flows : (2, M, N) array of float
+        The ideal flows of ``labels`` (e.g. :func:`heat_flows`).
+    labels : (M, N) array of int
+        Label image, 0 = background.
+    n_pixels : int
+        Pixels turned by the "scattered" and "vortex" perturbations.
+    seed : int
+        Seed of the random choices.
+
+    Returns
+    -------
+    perturbed : dict of str -> (2, M, N) ndarray of float32
+        In this order:
+
+        - ``"noise"``: Gaussian noise on every foreground pixel, scaled so
+          that its MSE equals that of the vortex;
+        - ``"rotation 30 deg"``: every vector turned by 30 degrees;
+        - ``"scattered"``: ``n_pixels`` random foreground pixels with nonzero
+          vectors, turned by +90 or -90 degrees (random sign);
+        - ``"vortex"``: the ``n_pixels`` nonzero-vector pixels nearest their
+          cell's source (:func:`fieldseg_core.fields.source_pixels`), turned
+          by +90 degrees: a whirlpool around every sink.
+
+    Notes
+    -----
+    A quarter turn of a unit vector has squared error 2, so "scattered" and
+    "vortex" have the same MSE over the foreground by construction (for unit
+    flows), and the noise is scaled to the vortex's exactly. A 30 degree turn
+    of unit vectors has squared error :math:`2 - 2\\cos 30° \\approx 0.27` per
+    pixel, which equals the others when ``n_pixels`` is about 13 % of the
+    foreground (chapter 6 takes the number of cell-border pixels, which is
+    close to that).
+    Chapter 6 uses these to show that the integration-aware loss of Peters
+    ranks errors of equal MSE by their effect on the trajectories.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> labels = np.zeros((20, 20), dtype=int); labels[2:18, 2:18] = 1
+    >>> f = heat_flows(labels)
+    >>> p = equal_mse_perturbations(f, labels, n_pixels=30)
+    >>> fg = labels > 0
+    >>> round(flow_mse(p["noise"], f, fg), 6) == round(flow_mse(p["vortex"], f, fg), 6)
+    True
+    """
+    from ._validate import validate_field
+    from .fields import source_pixels
+
+    labels = validate_labels(labels, ndims=(2,))
+    flows = validate_field(flows, "flows", ndims=(3,))
+    if flows.shape != (2,) + labels.shape:
+        raise ValueError(f"flows must have shape {(2,) + labels.shape}, got {flows.shape}")
+    fg = labels > 0
+    movable = fg & (np.hypot(*flows) > 0)           # a zero vector cannot be turned
+    n_pixels = validate_number(n_pixels, "n_pixels", low=1, high=int(movable.sum()), integer=True)
+    rng = np.random.default_rng(validate_number(seed, "seed", low=0, integer=True))
+
+    ids, src = source_pixels(labels)
+    source_of = np.zeros((int(labels.max()) + 1, 2))
+    source_of[ids] = src
+    dist = np.hypot(*(np.indices(labels.shape) - np.moveaxis(source_of[labels], -1, 0)))
+    vortex = np.zeros_like(fg)
+    vortex.flat[np.argsort(np.where(movable, dist, np.inf), axis=None, kind="stable")[:n_pixels]] = True
+    scattered = np.zeros_like(fg)
+    scattered.flat[rng.choice(np.flatnonzero(movable), n_pixels, replace=False)] = True
+
+    out = {"vortex": rotate_flows(flows, 90, vortex),
+           "scattered": rotate_flows(flows, rng.choice([-90, 90], size=fg.shape), scattered),
+           "rotation 30 deg": rotate_flows(flows, 30, fg)}
+    target = flow_mse(out["vortex"], flows, fg)
+    bumps = rng.standard_normal(flows.shape) * fg
+    scale = np.sqrt(target / np.sum(bumps ** 2, axis=0)[fg].mean())
+    out["noise"] = (flows + bumps * scale).astype(np.float32)
+    return {k: out[k] for k in ("noise", "rotation 30 deg", "scattered", "vortex")}
+
+
+__all__ += ["rotate_flows", "flow_mse", "equal_mse_perturbations"]

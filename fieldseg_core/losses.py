@@ -1093,3 +1093,242 @@ def physics_objective(data_term, lambda_rd=10.0, lambda_pf=3.0, D=0.25, epsilon=
 
 
 __all__ += ["physics_objective"]
+
+
+# --------------------------------------------------------------------------- #
+# loss recipes of the training studies (SDF ablation, Peters' vector fields)
+# --------------------------------------------------------------------------- #
+#: Zero-level-set conventions of a pixel SDF, with the prediction threshold
+#: offset that goes with each (see :func:`sdf_convention_targets`).
+SDF_CONVENTIONS = {"between": 0.0, "on_pixels": -0.5}
+
+
+def sdf_convention_targets(phi_gt, convention="between"):
+    """Distance target and cross-entropy target of an SDF under a zero-level-set convention.
+
+    Parameters
+    ----------
+    phi_gt : torch.Tensor
+        Signed distance of :func:`fieldseg_core.fields.signed_distance_field`
+        (positive inside, distances between pixel centres, so every cell pixel
+        has :math:`\\phi \\ge 1` and every background pixel :math:`\\phi \\le -1`),
+        ``(B, C, *spatial)``.
+    convention : {"between", "on_pixels"}
+        Where the zero level set lies relative to the pixel centres.
+
+    Returns
+    -------
+    phi : torch.Tensor
+        The distance target of the LSE and MHD terms.
+    inside : torch.Tensor
+        The cross-entropy target :math:`S_{GT}` in [0, 1].
+
+    Notes
+    -----
+    - ``"between"`` (the package's SDF): the contour runs between the outer
+      ring of cell pixels (:math:`\\phi = 1`) and the first background pixels
+      (:math:`\\phi = -1`); ``phi = phi_gt`` and ``inside = phi_gt > 0``.
+      No pixel centre lies on the contour, so at the SDF paper's
+      :math:`\\alpha = 4` the soft boundary map is at most
+      :math:`\\sigma(4)\\sigma(-4) \\approx 0.018` on the grid.
+    - ``"on_pixels"``: the contour runs through the centres of the outer ring
+      of cell pixels. Cell pixels move down by one pixel,
+      ``phi = phi_gt - 1`` where ``phi_gt > 0`` (the background keeps its
+      values), and the cross-entropy target is 1/2 on the ring
+      (``0 < phi_gt <= 1``), 1 deeper inside and 0 outside, so that every
+      term puts the contour in the same place. The soft boundary map then
+      peaks at 1/4 on real pixels.
+
+    Predictions are thresholded half-way between the last inside and the first
+    outside pixel: at :math:`\\phi > 0` for ``"between"`` and at
+    :math:`\\phi > -1/2` for ``"on_pixels"`` (:data:`SDF_CONVENTIONS` holds
+    these offsets; a learned sigmoid offset :math:`-\\beta/\\alpha` adds to them).
+    The SDF paper does not say which convention it uses.
+
+    References
+    ----------
+    .. [1] The SDF paper, Sec. 2 (eqs. 3, 6-12).
+
+    Examples
+    --------
+    >>> import torch
+    >>> phi = torch.tensor([[[[-2.0, -1.0, 1.0, 2.0, 3.0]]]])
+    >>> shifted, inside = sdf_convention_targets(phi, "on_pixels")
+    >>> shifted.flatten().tolist(), inside.flatten().tolist()
+    ([-2.0, -1.0, 0.0, 1.0, 2.0], [0.0, 0.0, 0.5, 1.0, 1.0])
+    """
+    _validate_tensor(phi_gt, "phi_gt")
+    if convention not in SDF_CONVENTIONS:
+        raise ValueError(f"convention must be one of {tuple(SDF_CONVENTIONS)}, got {convention!r}")
+    inside = (phi_gt > 0).to(phi_gt.dtype)
+    if convention == "between":
+        return phi_gt, inside
+    ring = (phi_gt > 0) & (phi_gt <= 1)
+    return torch.where(phi_gt > 0, phi_gt - 1, phi_gt), torch.where(ring, 0.5 * inside, inside)
+
+
+def sdf_ablation_loss(output, target, model=None, weights=(0.9, 0.1, 1.0, 1.0), convention="between"):
+    """The SDF paper's unified loss with chosen terms, under a zero-level-set convention.
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        Predicted signed distance ``(B, 1, *spatial)``.
+    target : torch.Tensor
+        Target of :func:`fieldseg_core.data.make_target` for ``"sdf"``.
+    model : torch.nn.Module, optional
+        Its ``sigmoid`` (a :class:`~fieldseg_core.models.LearnableSigmoid`) is
+        used when present, else the plain logistic function.
+    weights : sequence of 4 floats
+        :math:`(\\lambda_{LMHD}, \\lambda_{RMHD}, \\lambda_{LSE}, \\lambda_{CE})`;
+        a zero switches a term off (the rows of the SDF paper's Table 1).
+    convention : {"between", "on_pixels"}
+        See :func:`sdf_convention_targets`.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d tensor, every term averaged over pixels (``reduction="mean"``), as
+        :func:`fieldseg_core.train.loss_for` does for ``"sdf"``.
+
+    Notes
+    -----
+    With the default weights and ``"between"`` this is exactly the loss
+    :func:`fieldseg_core.train.loss_for` uses for the SDF. The signature
+    ``(output, target, model)`` is the one :func:`fieldseg_core.train.train`
+    expects; bind ``weights`` and ``convention`` with :func:`functools.partial`.
+
+    References
+    ----------
+    .. [1] The SDF paper, eq. 13 and Table 1.
+
+    Examples
+    --------
+    >>> import torch
+    >>> phi = torch.tensor([[[[-2.0, -1.0, 1.0, 2.0]]]])
+    >>> float(sdf_ablation_loss(phi, phi, weights=(0, 0, 1, 0)))    # the LSE alone
+    0.0
+    """
+    sigmoid = getattr(model, "sigmoid", None)
+    phi, inside = sdf_convention_targets(target, convention)
+    total, _ = unified_sdf_loss(output, phi, sigmoid=sigmoid, target=inside, weights=weights,
+                                reduction="mean")
+    return total
+
+
+def sdf_ce_only_loss(output, target, model=None):
+    """Cross-entropy alone on the sigmoid-mapped SDF (the baseline of chapter 7).
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        Predicted signed distance ``(B, 1, *spatial)``.
+    target : torch.Tensor
+        SDF target (positive inside); only its sign is used.
+    model : torch.nn.Module, optional
+        Supplies the learnable sigmoid (``model.sigmoid``).
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d tensor, :func:`sdf_cross_entropy` of the inside mask
+        ``target > 0``, averaged over pixels.
+
+    Examples
+    --------
+    >>> import torch
+    >>> round(float(sdf_ce_only_loss(torch.zeros(1, 1, 1, 2), torch.tensor([[[[-1.0, 1.0]]]]))), 4)
+    0.6931
+    """
+    _validate_tensor(target, "target")
+    inside = (target > 0).to(output.dtype)
+    return sdf_cross_entropy(output, inside, sigmoid=getattr(model, "sigmoid", None),
+                             reduction="mean")
+
+
+def vector_field_loss(output, target, model=None, weights=(1.0, 1.0, 1.0), n_iter=25, step=0.1,
+                      max_points=None, tversky_alpha=0.5, tversky_beta=0.5, return_parts=False):
+    """Peters' training loss: IVP plus MSE on the vector field, Tversky on the foreground.
+
+    Parameters
+    ----------
+    output : torch.Tensor
+        Network output ``(B, ndim + 1, *spatial)``: the vector field (in the
+        target's units, no Cellpose scaling) and a foreground logit.
+    target : torch.Tensor
+        ``(B, ndim + 1, *spatial)``: the true vector field and the foreground
+        (0/1) as the last channel.
+    model : torch.nn.Module, optional
+        Unused; the signature is the one :func:`fieldseg_core.train.train` expects.
+    weights : sequence of 3 floats
+        :math:`(\\alpha_0, \\alpha_1, \\alpha_2)` of IVP, MSE and Tversky; a
+        zero switches a term off (``(0, 1, 1)`` trains without the IVP loss).
+    n_iter, step : int, float
+        Euler steps and step size of the IVP term (Peters: 25 and 0.1).
+    max_points : int, optional
+        Subsample the foreground for the IVP term (:func:`ivp_loss`).
+    tversky_alpha, tversky_beta : float
+        Weights of false positives and false negatives (:func:`tversky_loss`).
+    return_parts : bool
+        Also return the unweighted terms ``{"ivp", "mse", "tversky"}``.
+
+    Returns
+    -------
+    loss : torch.Tensor
+        0-d tensor (and the parts with ``return_parts``).
+
+    Notes
+    -----
+    .. math:: \\mathcal L = \\alpha_0 \\mathcal L_{IVP} + \\alpha_1 \\mathcal L_{MSE}
+        + \\alpha_2 \\mathcal L_{Tversky}
+
+    (Peters, Sec. 6.3). The IVP term integrates the true foreground pixels
+    through both fields (:func:`ivp_loss`); the MSE is taken over all pixels
+    and components; the Tversky term scores the foreground logit. Peters does
+    not state the weights or the Tversky parameters in the text; the defaults
+    (all weights 1, :math:`\\alpha = \\beta = 1/2`, the soft Dice loss) are
+    ours.
+
+    References
+    ----------
+    .. [1] Peters, *Vector fields for instance segmentation*, Sec. 5 and 6.3.
+
+    Examples
+    --------
+    >>> import torch
+    >>> target = torch.zeros(1, 3, 4, 4); target[:, 2, 1:3, 1:3] = 1.0
+    >>> output = torch.zeros(1, 3, 4, 4); output[:, 2] = 50 * (2 * target[:, 2] - 1)
+    >>> round(float(vector_field_loss(output, target, tversky_beta=0.5)), 4)   # perfect
+    0.0
+    """
+    _validate_tensor(output, "output")
+    _validate_tensor(target, "target")
+    _validate_same_shape(output, target, "output", "target")
+    ndim = output.dim() - 2
+    if output.shape[1] != ndim + 1:
+        raise ValueError(f"output must have ndim + 1 = {ndim + 1} channels (vector field + "
+                         f"foreground logit), got {output.shape[1]}")
+    try:
+        weights = tuple(weights)
+    except TypeError:
+        raise TypeError("weights must be a sequence of 3 real numbers") from None
+    if len(weights) != 3:
+        raise ValueError(f"weights must have 3 entries (ivp, mse, tversky), got {len(weights)}")
+    weights = tuple(_validate_real(w, f"weights[{i}]", low=0.0) for i, w in enumerate(weights))
+    pred_flows, logits = output[:, :ndim], output[:, ndim:]
+    true_flows, inside = target[:, :ndim], target[:, ndim:]
+    parts = {"mse": F.mse_loss(pred_flows, true_flows),
+             "tversky": tversky_loss(logits, inside, alpha=tversky_alpha, beta=tversky_beta)}
+    if weights[0] > 0:
+        parts["ivp"] = ivp_loss(pred_flows, true_flows, inside > 0.5, n_iter=n_iter, step=step,
+                                max_points=max_points)
+    else:
+        parts["ivp"] = _zero_like_graph(output)
+    total = weights[0] * parts["ivp"] + weights[1] * parts["mse"] + weights[2] * parts["tversky"]
+    if return_parts:
+        return total, parts
+    return total
+
+
+__all__ += ["SDF_CONVENTIONS", "sdf_convention_targets", "sdf_ablation_loss", "sdf_ce_only_loss",
+            "vector_field_loss"]

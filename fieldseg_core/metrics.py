@@ -662,3 +662,82 @@ def evaluate(y_true, y_pred):
         "fn": s50["fn"],
         "count_error": int(pred_ids.size - true_ids.size),
     }
+
+
+# --------------------------------------------------------------------------
+# boundary accuracy
+# --------------------------------------------------------------------------
+
+def boundary_f1(y_true, y_pred, tolerance=1.0):
+    """Boundary F1 score: how well the instance outlines agree, within a tolerance.
+
+    Parameters
+    ----------
+    y_true, y_pred : (M, N) or (P, M, N) array of int
+        Ground-truth and predicted label images of the same shape.
+    tolerance : float
+        Largest distance (pixels, Euclidean between pixel centres) at which a
+        boundary pixel still counts as matched, ``>= 0``.
+
+    Returns
+    -------
+    f1 : float
+        Harmonic mean of boundary precision and recall, in [0, 1].
+
+    Notes
+    -----
+    The boundary of a label image is the set of object pixels with a
+    neighbour (full connectivity) of another label, background or another
+    object (:func:`skimage.segmentation.find_boundaries`, ``mode="inner"``),
+    so the shared border of two touching cells counts on both sides. With
+    :math:`B_T, B_P` the true and predicted boundary pixels and
+    :math:`d_T, d_P` the distance to the nearest pixel of each,
+
+    .. math::
+
+        P = \\frac{|\\{x \\in B_P : d_T(x) \\le \\tau\\}|}{|B_P|},\\quad
+        R = \\frac{|\\{x \\in B_T : d_P(x) \\le \\tau\\}|}{|B_T|},\\quad
+        F_1 = \\frac{2PR}{P + R}.
+
+    Two images without boundaries score 1, one without boundaries 0 (the
+    module's empty-image convention). This is the contour score the SDF
+    paper's "boundary accuracy" calls for; it is independent of how the
+    objects are matched.
+
+    References
+    ----------
+    .. [1] G. Csurka, D. Larlus, F. Perronnin, "What is a good evaluation
+       measure for semantic segmentation?", BMVC 2013 (boundary F1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.zeros((10, 10), dtype=int); y[3:7, 3:7] = 1
+    >>> boundary_f1(y, y)
+    1.0
+    >>> shifted = np.roll(y, 2, axis=1)     # 8 of the 12 outline pixels within 1 px
+    >>> round(boundary_f1(y, shifted, tolerance=1.0), 4)
+    0.6667
+    """
+    from scipy import ndimage as ndi
+    from skimage.segmentation import find_boundaries
+
+    y_true, y_pred = _validate_pair(y_true, y_pred)
+    tolerance = validate_number(tolerance, "tolerance", low=0.0)
+    b_true = find_boundaries(y_true, mode="inner")
+    b_pred = find_boundaries(y_pred, mode="inner")
+    n_true, n_pred = int(b_true.sum()), int(b_pred.sum())
+    if n_true == 0 and n_pred == 0:
+        return 1.0
+    if n_true == 0 or n_pred == 0:
+        return 0.0
+    to_true = ndi.distance_transform_edt(~b_true)
+    to_pred = ndi.distance_transform_edt(~b_pred)
+    precision = float(np.mean(to_true[b_pred] <= tolerance))
+    recall = float(np.mean(to_pred[b_true] <= tolerance))
+    if precision + recall == 0:
+        return 0.0
+    return 2.0 * precision * recall / (precision + recall)
+
+
+__all__ += ["boundary_f1"]
