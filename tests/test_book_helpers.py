@@ -152,7 +152,7 @@ def test_physics_objective_matches_the_package_penalties_and_backpropagates():
     p = torch.sigmoid(output[:, 2:])
     expected = (2.0 * losses.reaction_diffusion_residual(p, D=0.3)
                 + 0.5 * losses.phase_field_energy(p, epsilon=1.5, reduction="mean"))
-    assert float(value.detach()) == pytest.approx(float(expected))
+    assert float(value.detach()) == pytest.approx(float(expected.detach()))
     value.backward()
     assert output.grad[:, 2].abs().sum() > 0 and output.grad[:, :2].abs().sum() == 0
 
