@@ -71,8 +71,10 @@ STUDIES = {
 }
 
 #: Peters' post-processing (Sec. 6.1 and 6.4): flows ``tsdf_raw`` (truncation
-#: 10, kernel 11, no normalisation), Euler, DBSCAN.
-PETERS = {"flow": "tsdf_raw", "n_iter": 25, "step": 0.1, "eps": 2.2, "min_samples": 15}
+#: 10, kernel 11, no normalisation), Euler, DBSCAN; the numbers are the one copy
+#: in :data:`fieldseg_core.training_studies.PETERS_SETTINGS`.
+PETERS = {"flow": "tsdf_raw", **{k: training_studies.PETERS_SETTINGS[k]
+                                 for k in ("n_iter", "step", "eps", "min_samples")}}
 
 #: Le & Nguyen's pipeline as we read it (Algorithm 1; eps 1.5 from Fig. 5,
 #: min_samples 5 = scikit-learn's default, the report gives none).
