@@ -49,6 +49,18 @@ FLOW_SCALE = 5.0
 # --------------------------------------------------------------------------- #
 # private validation (the shared helpers in _validate work on numpy arrays)
 # --------------------------------------------------------------------------- #
+def _validate_weights(weights, terms):
+    """Non-negative real weights, one per named loss term."""
+    n = len(terms)
+    try:
+        weights = tuple(weights)
+    except TypeError:
+        raise TypeError(f"weights must be a sequence of {n} real numbers") from None
+    if len(weights) != n:
+        raise ValueError(f"weights must have {n} entries ({', '.join(terms)}), got {len(weights)}")
+    return tuple(validate_number(w, f"weights[{i}]", low=0.0) for i, w in enumerate(weights))
+
+
 def _validate_tensor(x, name, ndims=(4, 5)):
     """Require a floating torch tensor with ``dim()`` in ``ndims``."""
     if not isinstance(x, torch.Tensor):
@@ -546,13 +558,7 @@ def unified_sdf_loss(phi_pred, phi_gt, sigmoid=None, target=None,
     _validate_sdf_pair(phi_pred, phi_gt)
     _validate_sigmoid(sigmoid)
     _validate_reduction(reduction)
-    try:
-        weights = tuple(weights)
-    except TypeError:
-        raise TypeError("weights must be a sequence of 4 real numbers") from None
-    if len(weights) != 4:
-        raise ValueError(f"weights must have 4 entries (lmhd, rmhd, lse, ce), got {len(weights)}")
-    weights = tuple(validate_number(w, f"weights[{i}]", low=0.0) for i, w in enumerate(weights))
+    weights = _validate_weights(weights, ("lmhd", "rmhd", "lse", "ce"))
     if target is None:
         target = (phi_gt > 0).to(phi_pred.dtype)
 
@@ -1307,13 +1313,7 @@ def vector_field_loss(output, target, model=None, weights=(1.0, 1.0, 1.0), n_ite
     if output.shape[1] != ndim + 1:
         raise ValueError(f"output must have ndim + 1 = {ndim + 1} channels (vector field + "
                          f"foreground logit), got {output.shape[1]}")
-    try:
-        weights = tuple(weights)
-    except TypeError:
-        raise TypeError("weights must be a sequence of 3 real numbers") from None
-    if len(weights) != 3:
-        raise ValueError(f"weights must have 3 entries (ivp, mse, tversky), got {len(weights)}")
-    weights = tuple(validate_number(w, f"weights[{i}]", low=0.0) for i, w in enumerate(weights))
+    weights = _validate_weights(weights, ("ivp", "mse", "tversky"))
     pred_flows, logits = output[:, :ndim], output[:, ndim:]
     true_flows, inside = target[:, :ndim], target[:, ndim:]
     parts = {"mse": F.mse_loss(pred_flows, true_flows),
