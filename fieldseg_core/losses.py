@@ -1070,11 +1070,11 @@ def physics_objective(data_term, lambda_rd=10.0, lambda_pf=3.0, D=0.25, epsilon=
     """
     if not callable(data_term):
         raise TypeError(f"data_term must be callable as data_term(output, target, model), got {type(data_term).__name__}")
-    lambda_rd = _validate_real(lambda_rd, "lambda_rd", low=0.0)
-    lambda_pf = _validate_real(lambda_pf, "lambda_pf", low=0.0)
-    D = _validate_real(D, "D", positive=True)
-    epsilon = _validate_real(epsilon, "epsilon", positive=True)
-    threshold = _validate_real(threshold, "threshold")
+    lambda_rd = validate_number(lambda_rd, "lambda_rd", low=0.0)
+    lambda_pf = validate_number(lambda_pf, "lambda_pf", low=0.0)
+    D = validate_number(D, "D", low=0.0, low_inclusive=False)
+    epsilon = validate_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
+    threshold = validate_number(threshold, "threshold")
     if not 0.0 < threshold < 1.0:
         raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
 
@@ -1314,7 +1314,7 @@ def vector_field_loss(output, target, model=None, weights=(1.0, 1.0, 1.0), n_ite
         raise TypeError("weights must be a sequence of 3 real numbers") from None
     if len(weights) != 3:
         raise ValueError(f"weights must have 3 entries (ivp, mse, tversky), got {len(weights)}")
-    weights = tuple(_validate_real(w, f"weights[{i}]", low=0.0) for i, w in enumerate(weights))
+    weights = tuple(validate_number(w, f"weights[{i}]", low=0.0) for i, w in enumerate(weights))
     pred_flows, logits = output[:, :ndim], output[:, ndim:]
     true_flows, inside = target[:, :ndim], target[:, ndim:]
     parts = {"mse": F.mse_loss(pred_flows, true_flows),
