@@ -1074,9 +1074,8 @@ def physics_objective(data_term, lambda_rd=10.0, lambda_pf=3.0, D=0.25, epsilon=
     lambda_pf = validate_number(lambda_pf, "lambda_pf", low=0.0)
     D = validate_number(D, "D", low=0.0, low_inclusive=False)
     epsilon = validate_number(epsilon, "epsilon", low=0.0, low_inclusive=False)
-    threshold = validate_number(threshold, "threshold")
-    if not 0.0 < threshold < 1.0:
-        raise ValueError(f"threshold must lie in (0, 1), got {threshold}")
+    threshold = validate_number(threshold, "threshold", low=0.0, high=1.0, low_inclusive=False,
+                                high_inclusive=False)
 
     def loss(output, target, model):
         total = data_term(output, target, model)

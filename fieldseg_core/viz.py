@@ -173,6 +173,20 @@ def field_surface(field, labels=None, title=None, max_size=160, colorscale="Viri
     return fig
 
 
+def _validate_field_dict(fields, labels):
+    """A non-empty dict of same-shape 2D fields (and optional 2D labels of that shape)."""
+    if not isinstance(fields, dict) or not fields:
+        raise TypeError("fields must be a non-empty dict of title -> 2D field")
+    arrays = {k: validate_field(v, f"fields[{k!r}]", ndims=(2,)) for k, v in fields.items()}
+    shapes = {a.shape for a in arrays.values()}
+    if len(shapes) != 1:
+        raise ValueError(f"all fields must have the same shape, got {sorted(shapes)}")
+    if labels is not None:
+        labels = validate_labels(labels, ndims=(2,))
+        validate_same_shape(next(iter(arrays.values())), labels, "fields", "labels")
+    return arrays, labels
+
+
 def field_surfaces(fields, labels=None, max_size=100, height=420):
     """Side-by-side 3D topographic maps of several 2D fields (one scene each).
 
@@ -189,15 +203,7 @@ def field_surfaces(fields, labels=None, max_size=100, height=420):
     -------
     plotly.graph_objects.Figure
     """
-    if not isinstance(fields, dict) or not fields:
-        raise TypeError("fields must be a non-empty dict of title -> 2D field")
-    arrays = {k: validate_field(v, f"fields[{k!r}]", ndims=(2,)) for k, v in fields.items()}
-    shapes = {a.shape for a in arrays.values()}
-    if len(shapes) != 1:
-        raise ValueError(f"all fields must have the same shape, got {sorted(shapes)}")
-    if labels is not None:
-        labels = validate_labels(labels, ndims=(2,))
-        validate_same_shape(next(iter(arrays.values())), labels, "fields", "labels")
+    arrays, labels = _validate_field_dict(fields, labels)
     n = len(arrays)
     fig = make_subplots(rows=1, cols=n, specs=[[{"type": "scene"}] * n], subplot_titles=list(arrays))
     zmax = max(1.05, max(float(a.max()) for a in arrays.values()) * 1.05)
@@ -587,15 +593,7 @@ def field_surface_menu(fields, labels=None, max_size=100, height=460):
     >>> [t.visible for t in fig.data], [b.label for b in fig.layout.updatemenus[0].buttons]
     ([True, False], ['a', 'b'])
     """
-    if not isinstance(fields, dict) or not fields:
-        raise TypeError("fields must be a non-empty dict of label -> 2D field")
-    arrays = {k: validate_field(v, f"fields[{k!r}]", ndims=(2,)) for k, v in fields.items()}
-    shapes = {a.shape for a in arrays.values()}
-    if len(shapes) != 1:
-        raise ValueError(f"all fields must have the same shape, got {sorted(shapes)}")
-    if labels is not None:
-        labels = validate_labels(labels, ndims=(2,))
-        validate_same_shape(next(iter(arrays.values())), labels, "fields", "labels")
+    arrays, labels = _validate_field_dict(fields, labels)
     max_size = validate_number(max_size, "max_size", low=2, integer=True)
     height = validate_number(height, "height", low=100, integer=True)
     names = list(arrays)

@@ -569,3 +569,17 @@ def test_other_functions_reject_bad_input():
 def test_docstring_examples_run():
     result = doctest.testmod(synthetic, optionflags=doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_scenario_occlusion_override_keeps_the_layout():
+    # Same cells, other occlusion model: same union, every partition cell one piece.
+    from scipy import ndimage as ndi
+
+    _, painted = synthetic.scenario("ex7", seed=1)
+    _, parted = synthetic.scenario("ex7", seed=1, occlusion="partition")
+    assert np.array_equal(painted > 0, parted > 0)
+    assert not np.array_equal(painted, parted)
+    for k in range(1, int(parted.max()) + 1):
+        assert ndi.label(parted == k)[1] == 1
+    with pytest.raises(ValueError, match="occlusion"):
+        synthetic.scenario("ex1", occlusion="glue")
