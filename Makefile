@@ -4,6 +4,8 @@
 # and, for maintainers and instructors:
 #   make check-book - open every built page in headless Chromium (needs `apt-get install chromium`)
 #   make student    - the student edition: notebooks without solutions, in _build/student
+#   make bench       - the speed targets (benchmarks/bench_*.py)
+#   make bench-peers - ours against Cellpose and Omnipose, in a separate .venv-peers
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
@@ -14,7 +16,7 @@ STAMP  := $(VENV)/.installed
 OMP_NUM_THREADS ?= 1
 export OMP_NUM_THREADS
 
-.PHONY: all setup book test bench clean check-book student
+.PHONY: all setup book test bench bench-peers clean check-book student
 
 all: test
 
@@ -50,6 +52,22 @@ student: $(STAMP)
 
 bench: $(STAMP)
 	@for f in benchmarks/bench_*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+# The peers live in their own environment (benchmarks/peers-requirements.txt):
+# they need torchvision, which does not import beside the book's torch pin.
+# torch may use every core here, as the peers would by default.
+PEERS       ?= .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+
+$(PEERS_STAMP): benchmarks/peers-requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --upgrade pip
+	$(PEERS)/bin/python -m pip install --quiet -r benchmarks/peers-requirements.txt
+	$(PEERS)/bin/python -m pip install --quiet --no-deps -e .
+	touch $(PEERS_STAMP)
+
+bench-peers: $(PEERS_STAMP)
+	env -u OMP_NUM_THREADS $(PEERS)/bin/python benchmarks/bench_peers.py
 
 clean:
 	rm -rf _build .pytest_cache

@@ -113,6 +113,20 @@ def test_environment_yml_matches_requirements():
     assert _requirement_pins(pip) == _requirement_pins((ROOT / "requirements.txt").read_text().splitlines())
 
 
+def test_peers_environment_is_pinned_apart_from_the_book():
+    # make bench-peers: Cellpose and Omnipose pinned in their own environment, on
+    # the same numerical stack as the book, and never in the book's requirements.
+    peers = _requirement_pins((ROOT / "benchmarks" / "peers-requirements.txt").read_text().splitlines())
+    book = _requirement_pins((ROOT / "requirements.txt").read_text().splitlines())
+    assert peers["cellpose"] == "4.2.1.1" and "omnipose" in peers
+    assert "cellpose" not in book and "omnipose" not in book
+    for name in ("numpy", "scipy", "scikit-image", "scikit-learn"):
+        assert peers[name] == book[name], name
+    makefile = (ROOT / "Makefile").read_text()
+    assert "bench-peers:" in makefile and "benchmarks/peers-requirements.txt" in makefile
+    assert ".venv-peers" in (ROOT / ".gitignore").read_text().split()
+
+
 def test_config_builds_only_toc_and_excludes_sources():
     cfg = yaml.safe_load((ROOT / "_config.yml").read_text())
     assert cfg["only_build_toc_files"] is True

@@ -481,6 +481,18 @@ def test_benchmark_scene_3d():
     assert len(touching) > 50
 
 
+@pytest.mark.parametrize("ndim, n_cells, low, high", [(2, 100, 0.78, 0.84), (3, 108, 0.55, 0.65)])
+def test_dense_benchmark_scene(ndim, n_cells, low, high):
+    # The scenes of the Cellpose/Omnipose comparison: denser than the standard ones.
+    _, labels = benchmark_scene(ndim, seed=0, density="dense")
+    _, standard = benchmark_scene(ndim, seed=0)
+    np.testing.assert_array_equal(np.unique(labels), np.arange(n_cells + 1))
+    foreground = (labels > 0).mean()
+    assert low < foreground < high and foreground > (standard > 0).mean() + 0.1
+    touching = {i for pair in touching_pairs(labels) for i in pair}
+    assert len(touching) > n_cells // 2
+
+
 def test_nonconvex_cells_scene():
     labels = nonconvex_cells()
     np.testing.assert_array_equal(labels, nonconvex_cells())
@@ -551,6 +563,8 @@ def test_other_functions_reject_bad_input():
         render_image(np.zeros((8, 8), int), illumination=1.0)
     with pytest.raises(ValueError, match="ndim"):
         benchmark_scene(4)
+    with pytest.raises(ValueError, match="density"):
+        benchmark_scene(2, density="sparse")
     with pytest.raises(ValueError, match="shape"):
         nonconvex_cells((20, 20))
     disk = CellShape("disk", np.zeros(3), np.eye(3), semi_axes=np.ones(3))
