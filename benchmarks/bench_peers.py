@@ -18,7 +18,9 @@ an order that alternates between rounds) and peak memory of
 
 The scenes are ``synthetic.benchmark_scene(ndim, seed=0, density="dense")``:
 512x512 with 100 touching ellipses (81 % foreground) and 64x128x128 with 108
-touching ellipsoids. Peak memory is the rise of the process's peak resident set
+touching ellipsoids; the fields are also timed on the standard scenes of
+``bench_fields.py`` (smaller cells), where Cellpose's iteration count, which
+grows with the largest cell, is lower. Peak memory is the rise of the process's peak resident set
 size over one call (``/proc/self/status`` VmHWM after resetting it through
 ``/proc/self/clear_refs``), so it counts numpy, torch and numba allocations
 alike. Ratios are peer time / our time (> 1: ours is faster).
@@ -29,7 +31,7 @@ It needs Cellpose (and Omnipose) installed next to ``fieldseg_core``:
 prints how to get it and exits 0, so ``make bench`` can pass over it. Asserts
 nothing.
 
-Run: ``python benchmarks/bench_peers.py [--repeat 3] [--only 2d|3d]``
+Run: ``python benchmarks/bench_peers.py [--repeat 3] [--only 2d|3d] [--dense-only]``
 """
 
 import argparse
@@ -108,17 +110,34 @@ def race(contenders, repeat):
     return best
 
 
-def report(title, contenders, repeat, ours, notes=None):
-    """Race ``contenders``, then print time, ratio to ``ours`` and peak memory for each."""
-    best = race(contenders, repeat)
-    print(f"\n{title}")
-    print(f"  {'':<52}{'best s':>9}{'vs ours':>9}{'peak MiB':>10}  note")
-    for name, fn in contenders.items():
-        ratio = best[name] / best[ours] if name != ours else 1.0
-        memory = peak_memory_mib(fn)
-        note = (notes or {}).get(name, "")
-        print(f"  {name:<52}{best[name]:>9.3f}{ratio:>8.1f}x{memory:>10.0f}  {note}")
-    return best
+class Table:
+    """One comparison: its contenders, raced now, their memory measured at the end.
+
+    ``ratio(name, best)`` gives the number of the ratio column (headed
+    ``ratio_header``); ``notes`` adds a remark per row (AP@0.9, say).
+    """
+
+    def __init__(self, title, contenders, ratio_header, ratio, repeat, notes=None):
+        self.title, self.contenders = title, contenders
+        self.ratio_header, self.ratio = ratio_header, ratio
+        self.notes = notes or {}
+        self.best = race(contenders, repeat)
+        self.memory = {}
+
+    def measure_memory(self):
+        # After every race: the fixed mmap threshold this sets would slow the
+        # allocation-heavy contenders of any later race.
+        self.memory = {name: peak_memory_mib(fn) for name, fn in self.contenders.items()}
+
+    def print(self):
+        print(f"\n{self.title}")
+        print(f"  {'':<50}{'best s':>9}{self.ratio_header:>13}{'peak MiB':>10}  note")
+        for name in self.contenders:
+            ratio = self.ratio(name, self.best)
+            shown = f"{ratio:.2f}x" if ratio is not None else ""
+            memory = self.memory.get(name, float("nan"))
+            print(f"  {name:<50}{self.best[name]:>9.3f}{shown:>13}{memory:>10.0f}  "
+                  f"{self.notes.get(name, '')}")
 
 
 def ap90(labels, predicted):
@@ -131,9 +150,10 @@ def ap90(labels, predicted):
 
 def import_peers():
     """``(cellpose.dynamics, omnipose.core or None, versions)``; cellpose may be None."""
+    from importlib.metadata import version
+
     versions = {}
     try:
-        from importlib.metadata import version
         from cellpose import dynamics as cp_dynamics
         versions["cellpose"] = version("cellpose")
     except ImportError:
@@ -141,9 +161,7 @@ def import_peers():
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            import omnipose
             from omnipose import core as omni_core
-        from importlib.metadata import version
         versions["omnipose"] = version("omnipose")
     except Exception as error:  # omnipose fails in several ways when its pins drift
         omni_core = None
@@ -186,18 +204,12 @@ def compare_fields(labels, cp_dynamics, omni_core, repeat, cpu):
     }
     if omni_core is not None:
         contenders["Omnipose masks_to_flows (CPU)"] = lambda: omnipose_flows(omni_core, labels, cpu)
-    best = report(f"fields and flows from labels, {_describe(labels)}", contenders, repeat,
-                  ours="ours heat_flows")
-    peer = best["Cellpose masks_to_flows (CPU)"]
-    print("  Cellpose masks_to_flows / ours: "
-          + ", ".join(f"{name.split()[1]} {peer / t:.1f}x" for name, t in best.items()
-                      if name.startswith("ours")))
-    return best
+    peer = "Cellpose masks_to_flows (CPU)"
+    return Table(f"fields and flows from labels, {_describe(labels)}", contenders,
+                 "Cellpose/row", lambda name, best: best[peer] / best[name], repeat)
 
 
 def compare_masks(labels, cp_dynamics, omni_core, repeat, cpu):
-    import torch
-
     foreground = labels > 0
     ours_flows = flows.heat_flows(labels)
     cp_flows = 5.0 * cellpose_flows(cp_dynamics, labels, cpu).astype(np.float32)
@@ -216,13 +228,9 @@ def compare_masks(labels, cp_dynamics, omni_core, repeat, cpu):
                                             dim=labels.ndim, do_3D=labels.ndim == 3,
                                             use_gpu=False, device=cpu)[0])
     quality = {name: f"AP@0.9 = {ap90(labels, fn()):.3f}" for name, fn in contenders.items()}
-    with torch.no_grad():
-        best = report(f"masks from ideal flows, {_describe(labels)}", contenders, repeat,
-                      ours="ours masks_from_flows (defaults, CPU)", notes=quality)
-    ours = best["ours masks_from_flows (defaults, CPU)"]
-    print("  peer / ours: " + ", ".join(f"{name.split()[0]} {t / ours:.2f}x" for name, t in best.items()
-                                         if not name.startswith("ours")))
-    return best
+    ours = "ours masks_from_flows (defaults, CPU)"
+    return Table(f"masks from ideal flows, {_describe(labels)}", contenders, "row/ours",
+                 lambda name, best: best[name] / best[ours], repeat, notes=quality)
 
 
 def compare_gpu(labels, cp_dynamics, repeat):
@@ -255,13 +263,16 @@ def compare_gpu(labels, cp_dynamics, repeat):
         "ours masks_from_flows (CUDA)":
             f"AP@0.9 = {ap90(labels, dynamics.masks_from_flows(ours_flows, foreground, device='cuda')):.3f}",
     }
-    report(f"GPU ({torch.cuda.get_device_name()}), {_describe(labels)}", contenders, repeat,
-           ours="ours follow_flows (CUDA)", notes=quality)
+    table = Table(f"GPU ({torch.cuda.get_device_name()}), {_describe(labels)}", contenders,
+                  "row/ours CUDA", lambda name, best: best[name] / best["ours follow_flows (CUDA)"],
+                  repeat, notes=quality)
     # Peak GPU memory is torch's own count, which Cellpose's paths also go through.
     for name, fn in contenders.items():
         torch.cuda.reset_peak_memory_stats()
         fn()
-        print(f"  {name:<52} peak CUDA memory {torch.cuda.max_memory_allocated() / 2**20:8.0f} MiB")
+        table.notes[name] = (table.notes.get(name, "") + f" peak CUDA "
+                             f"{torch.cuda.max_memory_allocated() / 2**20:.0f} MiB").strip()
+    return table
 
 
 def _describe(labels):
@@ -272,7 +283,9 @@ def _describe(labels):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--only", choices=["2d", "3d"], help="run one of the two scenes")
+    parser.add_argument("--only", choices=["2d", "3d"], help="run the 2D or the 3D scenes only")
+    parser.add_argument("--dense-only", action="store_true",
+                        help="skip the fields on the standard (sparser, smaller-cell) scenes")
     args = parser.parse_args()
 
     cp_dynamics, omni_core, versions = import_peers()
@@ -291,18 +304,32 @@ def main():
     print(f"peers: cellpose {versions['cellpose']}, omnipose {versions['omnipose']}")
     print("ours follow_flows runs on 1 torch thread below "
           f"{dynamics.SINGLE_THREAD_BELOW:,} points (its default); the peers use torch's setting")
+    tables = []
     for ndim in (2, 3):
         if args.only and args.only != f"{ndim}d":
             continue
         _, labels = synthetic.benchmark_scene(ndim, seed=0, density="dense")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            compare_fields(labels, cp_dynamics, omni_core, args.repeat, cpu)
-            compare_masks(labels, cp_dynamics, omni_core, args.repeat, cpu)
+            tables.append(compare_fields(labels, cp_dynamics, omni_core, args.repeat, cpu))
+            tables.append(compare_masks(labels, cp_dynamics, omni_core, args.repeat, cpu))
             if torch.cuda.is_available():
-                compare_gpu(labels, cp_dynamics, args.repeat)
+                tables.append(compare_gpu(labels, cp_dynamics, args.repeat))
+            if not args.dense_only:
+                # Cellpose iterates 2x (2D) or 6x (3D) the largest cell's extent: on
+                # smaller cells it does less work, and the ratios shrink.
+                _, standard = synthetic.benchmark_scene(ndim, seed=0)
+                tables.append(compare_fields(standard, cp_dynamics, omni_core, args.repeat, cpu))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for table in tables:
+            table.measure_memory()
+    for table in tables:
+        table.print()
+    print("\nbest s: best wall time of --repeat alternating rounds; Cellpose/row and row/ours: ratios "
+          "of best times (> 1: ours faster); peak MiB: rise of the process's peak RSS over one call")
     if not torch.cuda.is_available():
-        print("\nno CUDA device: the GPU comparison was skipped")
+        print("no CUDA device: the GPU comparison was skipped")
 
 
 if __name__ == "__main__":
