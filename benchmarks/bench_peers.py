@@ -131,12 +131,12 @@ class Table:
 
     def print(self):
         print(f"\n{self.title}")
-        print(f"  {'':<50}{'best s':>9}{self.ratio_header:>13}{'peak MiB':>10}  note")
+        print(f"  {'':<50}{'best s':>9}{self.ratio_header:>15}{'peak MiB':>10}  note")
         for name in self.contenders:
             ratio = self.ratio(name, self.best)
             shown = f"{ratio:.2f}x" if ratio is not None else ""
             memory = self.memory.get(name, float("nan"))
-            print(f"  {name:<50}{self.best[name]:>9.3f}{shown:>13}{memory:>10.0f}  "
+            print(f"  {name:<50}{self.best[name]:>9.3f}{shown:>15}{memory:>10.0f}  "
                   f"{self.notes.get(name, '')}")
 
 
