@@ -326,8 +326,9 @@ def main():
             table.measure_memory()
     for table in tables:
         table.print()
-    print("\nbest s: best wall time of --repeat alternating rounds; Cellpose/row and row/ours: ratios "
-          "of best times (> 1: ours faster); peak MiB: rise of the process's peak RSS over one call")
+    print("\nbest s: best wall time of --repeat alternating rounds; Cellpose/row: Cellpose's time over "
+          "the row's; row/ours: the row's time over ours (on our rows, > 1 means ours is faster); "
+          "peak MiB: rise of the process's peak RSS over one call")
     if not torch.cuda.is_available():
         print("no CUDA device: the GPU comparison was skipped")
 
