@@ -164,9 +164,9 @@ def source_pixels(labels):
 def _multigrid(graph, A, n_smooth=2):
     # In 3D the smoothed-aggregation coarse operators fill in fast (7 -> ~26 ->
     # ~76 entries per row), and their products took most of the set-up; plain
-    # aggregation below the first level was faster overall on the benchmark
-    # volumes (0.84 -> 0.67 s for poisson_field), although CG takes a few more
-    # iterations. In 2D full smoothed aggregation stays the faster.
+    # aggregation below the first level was faster overall (the Poisson solve
+    # on the dense benchmark volume: 0.84 -> 0.67 s), although CG takes a few
+    # more iterations (9 -> 11). In 2D full smoothed aggregation stays faster.
     smoothed_levels = None if len(graph.shape) == 2 else 1
     return MultigridPreconditioner(A, graph.coords(), graph.cell, graph.shape, n_smooth=n_smooth,
                                    smoothed_levels=smoothed_levels)
@@ -262,9 +262,10 @@ def _diffusion_steady(graph, ndim, rtol):
     # and far cheaper to coarsen than the 3**ndim stencil, so its multigrid
     # hierarchy gives the coarse levels; on smooth errors A is 3**(ndim - 1)
     # times it (sum of the squared offsets of the 3**ndim box, halved, per
-    # axis). The fine level smooths with A itself, which halves the CG
-    # iterations against smoothing with the Laplacian (measured: 15 -> 7 in
-    # 2D, 17 -> 9 in 3D).
+    # axis). The fine level smooths with A itself: against smoothing with the
+    # Laplacian, CG needs 7 instead of 15 iterations in 2D and 13 instead of
+    # 17 in 3D on the benchmark scenes. One sweep per level: the cycle only
+    # approximates A, so cheaper cycles beat the iterations a second saves.
     poisson = graph.operator(1, diagonal=2.0 * ndim)
     hierarchy = _multigrid(graph, poisson, n_smooth=1)
     preconditioner = AuxiliaryPreconditioner(A, np.full(graph.n, size - 1.0), hierarchy,
