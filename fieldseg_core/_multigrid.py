@@ -284,16 +284,6 @@ class MultigridPreconditioner(spla.LinearOperator):
             self.levels.append(level)
         self.coarse = spla.splu(A.tocsc())
 
-    def _smooth(self, level, b, x=None):
-        """``n_smooth`` damped-Jacobi sweeps on ``A x = b`` (from 0 when ``x`` is None)."""
-        sweeps = self.n_smooth
-        if x is None:
-            x = self.omega * level.dinv * b
-            sweeps -= 1
-        for _ in range(sweeps):
-            x += self.omega * level.dinv * (b - level.A @ x)
-        return x
-
     def coarse_correction(self, residual, depth):
         """Correction from the levels below ``depth`` for a residual on level ``depth``."""
         level = self.levels[depth]
@@ -306,9 +296,9 @@ class MultigridPreconditioner(spla.LinearOperator):
         if depth == len(self.levels):
             return self.coarse.solve(b)
         level = self.levels[depth]
-        x = self._smooth(level, b)
+        x = _jacobi(level.A, level.dinv, self.omega, b, None, self.n_smooth)
         x += self.coarse_correction(b - level.A @ x, depth)
-        return self._smooth(level, b, x)
+        return _jacobi(level.A, level.dinv, self.omega, b, x, self.n_smooth)
 
     def _matvec(self, b):
         return self._vcycle(np.asarray(b, dtype=np.float64).ravel(), 0)
@@ -346,19 +336,24 @@ class AuxiliaryPreconditioner(spla.LinearOperator):
         self.hierarchy, self.scale = hierarchy, float(scale)
         self.n_smooth, self.omega = n_smooth, omega
 
-    def _sweeps(self, b, x, count):
-        for _ in range(count):
-            x += self.omega * self.dinv * (b - self.B @ x)
-        return x
-
     def _matvec(self, b):
         b = np.asarray(b, dtype=np.float64).ravel()
-        x = self._sweeps(b, self.omega * self.dinv * b, self.n_smooth - 1)
+        x = _jacobi(self.B, self.dinv, self.omega, b, None, self.n_smooth)
         if self.hierarchy.levels:
             x += self.hierarchy.coarse_correction(b - self.B @ x, 0) / self.scale
         else:  # too small to coarsen: the direct solve of A stands in for B
             x += self.hierarchy.coarse.solve(b - self.B @ x) / self.scale
-        return self._sweeps(b, x, self.n_smooth)
+        return _jacobi(self.B, self.dinv, self.omega, b, x, self.n_smooth)
+
+
+def _jacobi(A, dinv, omega, b, x, sweeps):
+    """``sweeps`` damped-Jacobi sweeps on ``A x = b``, from ``x`` (from 0 when ``x`` is None)."""
+    if x is None:
+        x = omega * dinv * b  # the first sweep from 0 needs no product with A
+        sweeps -= 1
+    for _ in range(sweeps):
+        x += omega * dinv * (b - A @ x)
+    return x
 
 
 def _sum_by_aggregate(A, agg, n_coarse):
