@@ -20,10 +20,11 @@ The scenes are ``synthetic.benchmark_scene(ndim, seed=0, density="dense")``:
 512x512 with 100 touching ellipses (81 % foreground) and 64x128x128 with 108
 touching ellipsoids; the fields are also timed on the standard scenes of
 ``bench_fields.py`` (smaller cells), where Cellpose's iteration count, which
-grows with the largest cell, is lower. Peak memory is the rise of the process's peak resident set
-size over one call (``/proc/self/status`` VmHWM after resetting it through
-``/proc/self/clear_refs``), so it counts numpy, torch and numba allocations
-alike. Ratios are peer time / our time (> 1: ours is faster).
+grows with the largest cell, is lower. Peak memory is the rise of the process's
+peak resident set size over one call (``/proc/self/status`` VmHWM after
+resetting it through ``/proc/self/clear_refs``), so it counts numpy, torch and
+numba allocations alike; it is measured after all the timings. On our rows the
+ratios are the peer's time over ours (> 1: ours is faster).
 
 It needs Cellpose (and Omnipose) installed next to ``fieldseg_core``:
 ``make bench-peers`` builds that environment (``.venv-peers``, from
