@@ -126,16 +126,15 @@ class Table:
         self.memory = {}
 
     def measure_memory(self):
-        # After every race: the fixed mmap threshold this sets would slow the
-        # allocation-heavy contenders of any later race.
+        # Call after every race: the fixed mmap threshold this sets would slow
+        # the allocation-heavy contenders of any later race.
         self.memory = {name: peak_memory_mib(fn) for name, fn in self.contenders.items()}
 
     def print(self):
         print(f"\n{self.title}")
         print(f"  {'':<50}{'best s':>9}{self.ratio_header:>15}{'peak MiB':>10}  note")
         for name in self.contenders:
-            ratio = self.ratio(name, self.best)
-            shown = f"{ratio:.2f}x" if ratio is not None else ""
+            shown = f"{self.ratio(name, self.best):.2f}x"
             memory = self.memory.get(name, float("nan"))
             print(f"  {name:<50}{self.best[name]:>9.3f}{shown:>15}{memory:>10.0f}  "
                   f"{self.notes.get(name, '')}")
@@ -210,11 +209,20 @@ def compare_fields(labels, cp_dynamics, omni_core, repeat, cpu):
                  "Cellpose/row", lambda name, best: best[peer] / best[name], repeat)
 
 
-def compare_masks(labels, cp_dynamics, omni_core, repeat, cpu):
+def ideal_inputs(labels, cp_dynamics, cpu):
+    """Ideal inputs of mask reconstruction: (foreground, our heat flows, Cellpose's dP, cellprob).
+
+    Cellpose's flows are its own, times 5: the network's convention, which
+    ``compute_masks`` divides out.
+    """
     foreground = labels > 0
-    ours_flows = flows.heat_flows(labels)
     cp_flows = 5.0 * cellpose_flows(cp_dynamics, labels, cpu).astype(np.float32)
     cellprob = np.where(foreground, 5.0, -5.0).astype(np.float32)
+    return foreground, flows.heat_flows(labels), cp_flows, cellprob
+
+
+def compare_masks(labels, cp_dynamics, omni_core, repeat, cpu):
+    foreground, ours_flows, cp_flows, cellprob = ideal_inputs(labels, cp_dynamics, cpu)
     contenders = {
         "ours masks_from_flows (defaults, CPU)":
             lambda: dynamics.masks_from_flows(ours_flows, foreground, device="cpu"),
@@ -237,11 +245,8 @@ def compare_masks(labels, cp_dynamics, omni_core, repeat, cpu):
 def compare_gpu(labels, cp_dynamics, repeat):
     import torch
 
-    cuda, cpu = torch.device("cuda"), torch.device("cpu")
-    foreground = labels > 0
-    ours_flows = flows.heat_flows(labels)
-    cp_flows = 5.0 * cellpose_flows(cp_dynamics, labels, cpu).astype(np.float32)
-    cellprob = np.where(foreground, 5.0, -5.0).astype(np.float32)
+    cuda = torch.device("cuda")
+    foreground, ours_flows, cp_flows, cellprob = ideal_inputs(labels, cp_dynamics, torch.device("cpu"))
 
     def synced(fn):
         def run():
